@@ -1,0 +1,242 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/template"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ConfigFile is the config's file name inside the data dir.
+const ConfigFile = "shoal.toml"
+
+// Config is a node's settings, read from shoal.toml and overridden by flags.
+type Config struct {
+	// Name is the node's name in the group (NAME.shoal.), a DNS label.
+	Name string `toml:"name" json:"name"`
+	// Network is the group this node belongs to.
+	Network string `toml:"network" json:"network"`
+	// Bind is the IP address every peer-facing service listens on.
+	Bind string `toml:"bind" json:"bind"`
+	// Join lists members (HOST:PORT of their peer API) to join through.
+	Join []string `toml:"join" json:"join"`
+	UI   UIConfig `toml:"ui" json:"ui"`
+	// Ports of the peer-facing services on Bind; 0 picks a free one.
+	Ports Ports     `toml:"ports" json:"ports"`
+	Log   LogConfig `toml:"log" json:"log"`
+}
+
+// UIConfig is where the web client and control API listen.
+type UIConfig struct {
+	Address string `toml:"address" json:"address"`
+}
+
+// Ports are the peer-facing services' ports on the bind address.
+type Ports struct {
+	Peer       int `toml:"peer" json:"peer"`
+	BitTorrent int `toml:"bittorrent" json:"bittorrent"`
+}
+
+// LogConfig sets the logs' verbosity.
+type LogConfig struct {
+	Level string `toml:"level" json:"level"`
+}
+
+// DefaultConfig is the config a node starts with when shoal.toml is missing.
+func DefaultConfig() Config {
+	return Config{
+		Name:    defaultName(),
+		Network: "shoal",
+		Bind:    "127.0.0.1",
+		Join:    []string{},
+		UI:      UIConfig{Address: "127.0.0.1:7480"},
+		Ports:   Ports{Peer: 7481, BitTorrent: 7482},
+		Log:     LogConfig{Level: "info"},
+	}
+}
+
+// defaultName is the host name made into a DNS label, or "node".
+func defaultName() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "node"
+	}
+	h = strings.ToLower(strings.SplitN(h, ".", 2)[0])
+	h = regexp.MustCompile(`[^a-z0-9-]+`).ReplaceAllString(h, "-")
+	h = strings.Trim(h, "-")
+	if len(h) > 63 {
+		h = h[:63]
+	}
+	if h == "" {
+		return "node"
+	}
+	return h
+}
+
+var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Validate reports the first setting that is not usable, naming it as it is
+// named in shoal.toml.
+func (c Config) Validate() error {
+	if !labelRE.MatchString(c.Name) {
+		return fmt.Errorf("name %q must be a DNS label: 1-63 lower-case letters, digits and inner hyphens", c.Name)
+	}
+	if !labelRE.MatchString(c.Network) {
+		return fmt.Errorf("network %q must be a DNS label: 1-63 lower-case letters, digits and inner hyphens", c.Network)
+	}
+	if _, err := netip.ParseAddr(c.Bind); err != nil {
+		return fmt.Errorf("bind %q is not an IP address", c.Bind)
+	}
+	if err := validHostPort(c.UI.Address); err != nil {
+		return fmt.Errorf("ui.address: %w", err)
+	}
+	for _, j := range c.Join {
+		if err := validHostPort(j); err != nil {
+			return fmt.Errorf("join %q: %w", j, err)
+		}
+	}
+	for name, p := range map[string]int{"ports.peer": c.Ports.Peer, "ports.bittorrent": c.Ports.BitTorrent} {
+		if p < 0 || p > 65535 {
+			return fmt.Errorf("%s %d is not a port (0-65535, 0 picks a free one)", name, p)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level %q must be debug, info, warn or error", c.Log.Level)
+	}
+	return nil
+}
+
+func validHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return fmt.Errorf("%q is not HOST:PORT", s)
+	}
+	var p int
+	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 0 || p > 65535 || fmt.Sprint(p) != port {
+		return fmt.Errorf("%q has no valid port", s)
+	}
+	return nil
+}
+
+// LoadConfig reads path. A missing file gives DefaultConfig and created=true;
+// the caller decides whether to write it. Syntax errors name the file and line;
+// unknown keys are errors too, so a typo is not silently ignored.
+func LoadConfig(path string) (cfg Config, created bool, err error) {
+	cfg = DefaultConfig()
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return cfg, true, nil
+	}
+	if err != nil {
+		return cfg, false, fmt.Errorf("node: read config: %w", err)
+	}
+	md, err := toml.Decode(string(raw), &cfg)
+	var perr toml.ParseError
+	if errors.As(err, &perr) {
+		return cfg, false, fmt.Errorf("node: %s:%d: %s", path, perr.Position.Line, perr.Message)
+	}
+	if err != nil {
+		return cfg, false, fmt.Errorf("node: %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return cfg, false, fmt.Errorf("node: %s: unknown setting %q", path, und[0].String())
+	}
+	if cfg.Join == nil {
+		cfg.Join = []string{}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, false, fmt.Errorf("node: %s: %w", path, err)
+	}
+	return cfg, false, nil
+}
+
+// SaveConfig writes cfg to path with comments, through a temporary file so a
+// crash never leaves half a config.
+func SaveConfig(path string, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("node: config: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := configTemplate.Execute(&buf, cfg); err != nil {
+		return fmt.Errorf("node: config: %w", err)
+	}
+	if err := writeFileAtomic(path, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("node: write config: %w", err)
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// tomlValue renders a Go value as a TOML value.
+func tomlValue(v any) (string, error) {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(map[string]any{"v": v}); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(strings.TrimPrefix(buf.String(), "v = ")), nil
+}
+
+var configTemplate = template.Must(template.New("shoal.toml").Funcs(template.FuncMap{"toml": tomlValue}).Parse(
+	`# Shoal node settings. Flags given on the command line override them for one run.
+# Changes made here take effect when the node restarts.
+
+# This node's name in the group: it answers as NAME.shoal. (a DNS label).
+name = {{toml .Name}}
+
+# The group of nodes this node belongs to.
+network = {{toml .Network}}
+
+# The IP address every peer-facing service listens on. 127.0.0.1 keeps the
+# node reachable from this machine only; use a LAN address to share with others.
+bind = {{toml .Bind}}
+
+# Members to join through: HOST:PORT of their peer API.
+join = {{toml .Join}}
+
+[ui]
+# The web client and control API, for the local user only.
+address = {{toml .UI.Address}}
+
+[ports]
+# Ports of the peer-facing services on the bind address. 0 picks a free port;
+# the node advertises the ports it really bound.
+peer = {{.Ports.Peer}}
+bittorrent = {{.Ports.BitTorrent}}
+
+[log]
+# debug, info, warn or error.
+level = {{toml .Log.Level}}
+`))

@@ -1,0 +1,332 @@
+// Package node builds, starts and stops one Shoal node.
+//
+// It owns the node's config (shoal.toml), identity (identity.key), database
+// (shoal.db, through storage), logs, event bus and the local control API that
+// the GUI, the web client and the CLI use. Services start in order and stop in
+// reverse; the database is closed last. Subsystems (cdn, naming, mail,
+// streaming) are wired together here through the small interfaces they declare.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/shoal-p2p/shoal/storage"
+)
+
+// Version is Shoal's version; FyneApp.toml carries the same.
+const Version = "0.1.0"
+
+// Files of the data dir that the node writes besides config and identity.
+const (
+	DatabaseFile = "shoal.db"
+	TokenFile    = "api-token"
+	// UIAddressFile holds the control API's bound address while the node
+	// runs, so the CLI finds it even when the configured port was 0.
+	UIAddressFile = "ui-address"
+)
+
+// Options say how to start a node.
+type Options struct {
+	// DataDir holds the node's files; it is created if missing.
+	DataDir string
+	// Override applies command-line flags on top of shoal.toml. It may be nil.
+	Override func(*Config)
+	// Stderr receives human-readable logs; nil discards them.
+	Stderr io.Writer
+}
+
+// Node is one running Shoal node.
+type Node struct {
+	dataDir  string
+	started  time.Time
+	id       *Identity
+	db       *storage.DB
+	bus      *Bus
+	log      *slog.Logger
+	logFile  io.Closer
+	token    string
+	api      *controlAPI
+	services []service // started, in start order
+
+	mu  sync.Mutex
+	cfg Config // effective config of this run, with live changes
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// service is a part of the node that is started and stopped with it.
+type service struct {
+	name string
+	stop func(ctx context.Context) error
+}
+
+// Start opens the data dir and starts every service. On error nothing is
+// left running and the data dir is as it was, but for files created new.
+func Start(ctx context.Context, opts Options) (_ *Node, err error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("node: no data dir")
+	}
+	dir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: cannot create data dir %s: %w", dir, errors.Unwrap(err))
+	}
+	if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+		return nil, fmt.Errorf("node: data dir %s is not writable", dir)
+	}
+
+	n := &Node{dataDir: dir, started: time.Now(), bus: NewBus()}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+
+	// The database first: its lock keeps a second node off this data dir
+	// before anything else in it is touched.
+	if n.db, err = storage.Open(filepath.Join(dir, DatabaseFile)); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	cfgPath := filepath.Join(dir, ConfigFile)
+	cfg, created, err := LoadConfig(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Override != nil {
+		opts.Override(&cfg)
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
+	if created {
+		if err := SaveConfig(cfgPath, cfg); err != nil {
+			return nil, err
+		}
+	}
+	n.cfg = cfg
+	if n.log, n.logFile, err = openLog(dir, cfg.Log.Level, opts.Stderr, n.bus); err != nil {
+		return nil, err
+	}
+	if n.id, err = LoadOrCreateIdentity(filepath.Join(dir, IdentityFile)); err != nil {
+		return nil, err
+	}
+	if n.token, err = loadOrCreateToken(filepath.Join(dir, TokenFile)); err != nil {
+		return nil, err
+	}
+	if err := n.db.Migrate("node", nodeMigrations); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+
+	if err := n.startAPI(); err != nil {
+		return nil, err
+	}
+
+	n.log.Info("node started", "name", cfg.Name, "id", n.id.ID(), "network", cfg.Network,
+		"ui", n.api.addr(), "data", dir, "config_created", created)
+	n.bus.Publish(EventStarted, n.Status())
+	return n, nil
+}
+
+func (n *Node) startAPI() error {
+	api, err := newControlAPI(n)
+	if err != nil {
+		return err
+	}
+	n.api = api
+	n.services = append(n.services, service{"control API", api.stop})
+	if err := writeFileAtomic(filepath.Join(n.dataDir, UIAddressFile), []byte(api.addr()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	return nil
+}
+
+// Close stops the services in reverse order of start and closes the
+// database last. It is safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if n.log != nil && len(n.services) > 0 {
+			n.bus.Publish(EventStopping, nil)
+			n.log.Info("node stopping")
+		}
+		var errs []error
+		for i := len(n.services) - 1; i >= 0; i-- {
+			if err := n.services[i].stop(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("node: stop %s: %w", n.services[i].name, err))
+			}
+		}
+		if n.api != nil {
+			os.Remove(filepath.Join(n.dataDir, UIAddressFile))
+		}
+		if n.db != nil {
+			if err := n.db.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if n.logFile != nil {
+			n.logFile.Close()
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+// Log is the node's logger.
+func (n *Node) Log() *slog.Logger { return n.log }
+
+// Bus is the node's event bus.
+func (n *Node) Bus() *Bus { return n.bus }
+
+// Identity is the node's key pair.
+func (n *Node) Identity() *Identity { return n.id }
+
+// DataDir is the node's data dir, absolute.
+func (n *Node) DataDir() string { return n.dataDir }
+
+// UIAddress is the control API's bound address (host:port).
+func (n *Node) UIAddress() string { return n.api.addr() }
+
+// Config is the node's effective config.
+func (n *Node) Config() Config {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cfg
+}
+
+// Service is one listening service, as shown in the status.
+type Service struct {
+	Name    string `json:"name"`
+	Proto   string `json:"proto"`
+	Address string `json:"address"`
+	URL     string `json:"url,omitempty"`
+}
+
+// Status is what the node tells about itself.
+type Status struct {
+	Name      string    `json:"name"`
+	ID        string    `json:"id"`
+	PublicKey []byte    `json:"public_key"`
+	Network   string    `json:"network"`
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"started_at"`
+	UptimeS   float64   `json:"uptime_s"`
+	DataDir   string    `json:"data_dir"`
+	Services  []Service `json:"services"`
+}
+
+// Status reports the node's name, id, uptime and services.
+func (n *Node) Status() Status {
+	cfg := n.Config()
+	return Status{
+		Name:      cfg.Name,
+		ID:        n.id.ID(),
+		PublicKey: n.id.PublicKey(),
+		Network:   cfg.Network,
+		Version:   Version,
+		StartedAt: n.started.UTC(),
+		UptimeS:   time.Since(n.started).Seconds(),
+		DataDir:   n.dataDir,
+		Services: []Service{
+			{Name: "ui", Proto: "tcp", Address: n.api.addr(), URL: "http://" + n.api.addr() + "/"},
+		},
+	}
+}
+
+// SettingsResult tells which saved settings wait for a restart.
+type SettingsResult struct {
+	Settings Config   `json:"settings"`
+	Restart  []string `json:"restart_required"`
+}
+
+// SaveSettings validates cfg, writes it to shoal.toml and applies what can
+// change while running (the name). Invalid settings change nothing.
+func (n *Node) SaveSettings(cfg Config) (SettingsResult, error) {
+	if cfg.Join == nil {
+		cfg.Join = []string{}
+	}
+	if err := cfg.Validate(); err != nil {
+		return SettingsResult{}, fmt.Errorf("node: settings: %w", err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := SaveConfig(filepath.Join(n.dataDir, ConfigFile), cfg); err != nil {
+		return SettingsResult{}, err
+	}
+	old := n.cfg
+	var restart []string
+	if cfg.Network != old.Network {
+		restart = append(restart, "network")
+	}
+	if cfg.Bind != old.Bind {
+		restart = append(restart, "bind")
+	}
+	if cfg.UI != old.UI {
+		restart = append(restart, "ui.address")
+	}
+	if cfg.Ports != old.Ports {
+		restart = append(restart, "ports")
+	}
+	if cfg.Log != old.Log {
+		restart = append(restart, "log.level")
+	}
+	if !equalStrings(cfg.Join, old.Join) {
+		restart = append(restart, "join")
+	}
+	// Only the name changes at once; the rest of this run keeps its config.
+	n.cfg.Name = cfg.Name
+	res := SettingsResult{Settings: cfg, Restart: restart}
+	if restart == nil {
+		res.Restart = []string{}
+	}
+	n.bus.Publish(EventSettingsSaved, res)
+	n.log.Info("settings saved", "restart_required", fmt.Sprint(res.Restart))
+	return res, nil
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Backup writes a consistent snapshot of the node's database to w.
+func (n *Node) Backup(w io.Writer) (int64, error) { return n.db.Backup(w) }
+
+// Listen opens a TCP listener for a service. A port that is taken gives an
+// error that names the port and the flag or setting that changes it.
+func listen(what, addr, flagHint string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("node: %s port %s is taken by another program; change it with %s", what, addr, flagHint)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: %s on %s: %w", what, addr, err)
+	}
+	return ln, nil
+}
+
+// Subscribe returns the kept events after since, a channel of new events,
+// and a function that ends the subscription.
+func (n *Node) Subscribe(since uint64) ([]Event, <-chan Event, func()) {
+	return n.bus.Subscribe(since)
+}
