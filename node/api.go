@@ -106,7 +106,7 @@ func (a *controlAPI) handler() http.Handler {
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	mux.Handle("GET /", http.FileServerFS(web))
+	mux.Handle("/", http.FileServerFS(web))
 	return a.checkHost(securityHeaders(mux))
 }
 

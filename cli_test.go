@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-p2p/shoal/node"
+	"github.com/shoal-p2p/shoal/storage"
+)
+
+// shoal runs the command line in-process.
+func shoal(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// startCLINode runs 'shoal node' in the background until the test ends.
+func startCLINode(t *testing.T, dir string, extra ...string) *bytes.Buffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan int)
+	args := append([]string{"node", "--data", dir, "--ui", "127.0.0.1:0", "--peer-port", "0", "--bittorrent-port", "0"}, extra...)
+	go func() { done <- run(ctx, args, &out, &out) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("shoal node exited %d: %s", code, out.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "/login?code=") {
+		if time.Now().After(deadline) {
+			t.Fatalf("node did not print a login link: %s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &out.Buffer
+}
+
+func TestCLIAgainstARunningNode(t *testing.T) {
+	dir := t.TempDir()
+	startCLINode(t, dir, "--name", "cli-test")
+
+	code, out, errOut := shoal(t, "status", "--data", dir)
+	if code != 0 || !strings.Contains(out, "cli-test") || !strings.Contains(out, "127.0.0.1:") {
+		t.Fatalf("status: %d %q %q", code, out, errOut)
+	}
+	code, out, _ = shoal(t, "status", "--json", "--data", dir)
+	var s node.Status
+	if code != 0 || json.Unmarshal([]byte(out), &s) != nil || s.Name != "cli-test" || len(s.ID) != 32 {
+		t.Fatalf("status --json: %d %q", code, out)
+	}
+
+	code, out, _ = shoal(t, "login", "--data", dir)
+	if code != 0 || !strings.HasPrefix(out, "http://127.0.0.1:") || !strings.Contains(out, "/login?code=") {
+		t.Errorf("login: %d %q", code, out)
+	}
+
+	// Flags after the argument; the node is running, so the API makes the copy.
+	file := filepath.Join(t.TempDir(), "backup.db")
+	code, out, errOut = shoal(t, "backup", file, "--data", dir)
+	if code != 0 || !strings.Contains(out, "wrote") {
+		t.Fatalf("backup: %d %q %q", code, out, errOut)
+	}
+	db, err := storage.Open(file)
+	if err != nil {
+		t.Fatalf("backup does not open: %v", err)
+	}
+	if v, _ := db.SchemaVersion("node"); v < 1 {
+		t.Errorf("backup schema version %d", v)
+	}
+	db.Close()
+	if code, _, errOut = shoal(t, "backup", file, "--data", dir); code != 1 || !strings.Contains(errOut, "exists") {
+		t.Errorf("backup over an existing file: %d %q", code, errOut)
+	}
+
+	// A second node on the same data dir fails at once with one sentence.
+	code, _, errOut = shoal(t, "node", "--data", dir, "--ui", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errOut, "in use") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("second node: %d %q", code, errOut)
+	}
+}
+
+func TestCLIUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"status", "--no-such-flag"}, 2, "no-such-flag"},
+		{[]string{"backup"}, 2, "FILE"},
+		{[]string{"version", "extra"}, 2, "no arguments"},
+		{[]string{"status", "--data", dir}, 1, "no node"},
+		{[]string{"node", "--data", dir, "--bind", "nonsense", "--ui", "127.0.0.1:0"}, 1, "bind"},
+	}
+	for _, c := range cases {
+		code, _, errOut := shoal(t, c.args...)
+		if code != c.code || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("shoal %v: exit %d, stderr %q; want %d and %q in one line", c.args, code, errOut, c.code, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, node.IdentityFile)); err == nil {
+		t.Error("a rejected start created an identity")
+	}
+	code, out, _ := shoal(t, "version")
+	if code != 0 || !strings.Contains(out, node.Version) {
+		t.Errorf("version: %d %q", code, out)
+	}
+	code, out, _ = shoal(t, "help")
+	if code != 0 || !strings.Contains(out, "backup FILE") || !strings.Contains(out, "--data") {
+		t.Errorf("help: %d %q", code, out)
+	}
+}
+
+func TestBackupWithoutARunningNode(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"node", "--data", dir, "--ui", "127.0.0.1:0"}, &out, &out)
+	}()
+	for !strings.Contains(out.String(), "login?code=") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	file := filepath.Join(t.TempDir(), "offline.db")
+	if code, o, e := shoal(t, "backup", "--data", dir, file); code != 0 {
+		t.Fatalf("offline backup: %d %q %q", code, o, e)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Size() == 0 {
+		t.Errorf("offline backup file: %v", err)
+	}
+}
