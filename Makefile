@@ -1,0 +1,57 @@
+# Shoal's build. `make run` and `make test` install the system packages they
+# need (apt-get as root; otherwise they print the command to run and stop).
+
+GO          ?= go
+TAGS        := migrated_fynedo
+BIN         := bin/shoal
+export LANG := en_US.UTF-8
+export CGO_ENABLED := 1
+
+BUILD_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev
+RUN_PKGS   := $(BUILD_PKGS) libgl1-mesa-dri
+TEST_PKGS  := $(RUN_PKGS) xvfb xauth x11-utils imagemagick chromium curl
+
+.PHONY: all build run test vet unit smoke deps-build deps-run deps-test bench clean
+
+all: build
+
+# ensure installs the listed Debian packages that are missing.
+define ensure
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || printf '%s ' $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing: $$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "Shoal needs some system packages. Run this, then try again:"; \
+			echo "  sudo apt-get install -y $$missing"; exit 1; \
+		fi; \
+	fi
+endef
+
+deps-build: ; $(call ensure,$(BUILD_PKGS))
+deps-run:   ; $(call ensure,$(RUN_PKGS))
+deps-test:  ; $(call ensure,$(TEST_PKGS))
+
+build: deps-build
+	$(GO) build -tags $(TAGS) -o $(BIN) .
+
+run: deps-run build
+	./$(BIN)
+
+vet: deps-build
+	$(GO) vet -tags $(TAGS) ./...
+
+unit: deps-test
+	CI=$${CI:-} $(GO) test -tags $(TAGS) -race -timeout 15m ./...
+
+smoke: deps-test build
+	bash .ci/smoke-gui.sh $(BIN)
+
+test: vet unit smoke
+
+bench: deps-test build
+	bash .ci/bench-node.sh $(BIN)
+
+clean:
+	rm -rf bin
