@@ -21,7 +21,7 @@ import (
 // Node is what the window needs from a running node.
 type Node interface {
 	Status() node.Status
-	Config() node.Config
+	Settings() (node.SettingsResult, error)
 	SaveSettings(node.Config) (node.SettingsResult, error)
 	Subscribe(since uint64) ([]node.Event, <-chan node.Event, func())
 }

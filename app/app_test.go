@@ -62,10 +62,10 @@ func (f *fakeNode) Status() node.Status {
 	return f.status
 }
 
-func (f *fakeNode) Config() node.Config {
+func (f *fakeNode) Settings() (node.SettingsResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.cfg
+	return node.SettingsResult{Settings: f.cfg, Restart: []string{}}, nil
 }
 
 func (f *fakeNode) SaveSettings(cfg node.Config) (node.SettingsResult, error) {

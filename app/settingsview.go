@@ -69,7 +69,14 @@ func newSettingsView(n Node, l loop) *settingsView {
 		container.NewHBox(v.save),
 		v.result,
 	)))
-	v.load(n.Config())
+	if res, err := n.Settings(); err != nil {
+		v.showError(err)
+	} else {
+		v.load(res.Settings)
+		if len(res.Restart) > 0 {
+			v.showSaved(res.Restart)
+		}
+	}
 	return v
 }
 

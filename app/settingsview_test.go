@@ -68,7 +68,7 @@ func TestSettingsSaveSendsEditedValues(t *testing.T) {
 	if len(saved) != 1 {
 		t.Fatalf("SaveSettings called %d times, want 1", len(saved))
 	}
-	want := n.Config()
+	want := n.cfg
 	want.Name = "gamma"
 	want.Bind = "192.168.1.20"
 	want.Ports = node.Ports{Peer: 9481, BitTorrent: 0}

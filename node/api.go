@@ -106,7 +106,16 @@ func (a *controlAPI) handler() http.Handler {
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	mux.Handle("/", http.FileServerFS(web))
+	static := http.FileServerFS(web)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("%s not allowed here", r.Method))
+			return
+		}
+		// Revalidate each time, so an upgraded node never mixes old and new files.
+		w.Header().Set("Cache-Control", "no-cache")
+		static.ServeHTTP(w, r)
+	})
 	return a.checkHost(securityHeaders(mux))
 }
 
@@ -196,7 +205,12 @@ func (a *controlAPI) getStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *controlAPI) getSettings(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.n.Config())
+	res, err := a.n.Settings()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (a *controlAPI) putSettings(w http.ResponseWriter, r *http.Request) {

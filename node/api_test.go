@@ -130,8 +130,11 @@ func TestAPISettings(t *testing.T) {
 		t.Errorf("shoal.toml holds %+v, %v", saved, err)
 	}
 	_, got := call(t, n, "GET", "/api/v1/settings", n.token, "")
-	if got["name"] != "newname" {
+	if s, _ := got["settings"].(map[string]any); s["name"] != "newname" || toJSON(got["restart_required"]) != `["ports"]` {
 		t.Errorf("GET settings = %v", got)
+	}
+	if n.Config().Ports.Peer == 9999 {
+		t.Error("the running config took a restart-only setting")
 	}
 }
 

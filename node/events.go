@@ -64,6 +64,9 @@ func (b *Bus) Publish(typ string, data any) {
 func (b *Bus) Subscribe(since uint64) (backlog []Event, events <-chan Event, cancel func()) {
 	ch := make(chan Event, subscriberBuf)
 	b.mu.Lock()
+	if since > b.seq {
+		since = 0 // an id from before a restart of the node: send all that is kept
+	}
 	for _, ev := range b.history {
 		if ev.Seq > since {
 			backlog = append(backlog, ev)

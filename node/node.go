@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -252,6 +253,41 @@ type SettingsResult struct {
 	Restart  []string `json:"restart_required"`
 }
 
+// Settings are the settings saved in shoal.toml, which may differ from the
+// running config: Restart names those that wait for a restart. Flags given
+// for this run are not settings and are not shown here.
+func (n *Node) Settings() (SettingsResult, error) {
+	saved, _, err := LoadConfig(filepath.Join(n.dataDir, ConfigFile))
+	if err != nil {
+		return SettingsResult{}, err
+	}
+	return SettingsResult{Settings: saved, Restart: pendingRestart(n.Config(), saved)}, nil
+}
+
+// pendingRestart names the settings of next that this run does not use.
+func pendingRestart(running, next Config) []string {
+	restart := []string{}
+	if next.Network != running.Network {
+		restart = append(restart, "network")
+	}
+	if next.Bind != running.Bind {
+		restart = append(restart, "bind")
+	}
+	if next.UI != running.UI {
+		restart = append(restart, "ui.address")
+	}
+	if next.Ports != running.Ports {
+		restart = append(restart, "ports")
+	}
+	if next.Log != running.Log {
+		restart = append(restart, "log.level")
+	}
+	if !slices.Equal(next.Join, running.Join) {
+		restart = append(restart, "join")
+	}
+	return restart
+}
+
 // SaveSettings validates cfg, writes it to shoal.toml and applies what can
 // change while running (the name). Invalid settings change nothing.
 func (n *Node) SaveSettings(cfg Config) (SettingsResult, error) {
@@ -266,47 +302,12 @@ func (n *Node) SaveSettings(cfg Config) (SettingsResult, error) {
 	if err := SaveConfig(filepath.Join(n.dataDir, ConfigFile), cfg); err != nil {
 		return SettingsResult{}, err
 	}
-	old := n.cfg
-	var restart []string
-	if cfg.Network != old.Network {
-		restart = append(restart, "network")
-	}
-	if cfg.Bind != old.Bind {
-		restart = append(restart, "bind")
-	}
-	if cfg.UI != old.UI {
-		restart = append(restart, "ui.address")
-	}
-	if cfg.Ports != old.Ports {
-		restart = append(restart, "ports")
-	}
-	if cfg.Log != old.Log {
-		restart = append(restart, "log.level")
-	}
-	if !equalStrings(cfg.Join, old.Join) {
-		restart = append(restart, "join")
-	}
 	// Only the name changes at once; the rest of this run keeps its config.
 	n.cfg.Name = cfg.Name
-	res := SettingsResult{Settings: cfg, Restart: restart}
-	if restart == nil {
-		res.Restart = []string{}
-	}
+	res := SettingsResult{Settings: cfg, Restart: pendingRestart(n.cfg, cfg)}
 	n.bus.Publish(EventSettingsSaved, res)
 	n.log.Info("settings saved", "restart_required", fmt.Sprint(res.Restart))
 	return res, nil
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Backup writes a consistent snapshot of the node's database to w.
