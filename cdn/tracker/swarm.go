@@ -1,0 +1,169 @@
+package tracker
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+)
+
+// peer is one client in one swarm, known by its peer id.
+type peer struct {
+	addr      netip.AddrPort
+	key       string // the client's "key" parameter, if it sent one
+	seeder    bool
+	completed bool // it reported event=completed once
+	last      time.Time
+}
+
+type swarm struct {
+	peers      map[[20]byte]*peer
+	seeders    int
+	downloaded int
+}
+
+func (sw *swarm) info() Swarm {
+	return Swarm{Complete: sw.seeders, Incomplete: len(sw.peers) - sw.seeders, Downloaded: sw.downloaded}
+}
+
+var (
+	errFull      = errors.New("tracker is full, try again later")
+	errKeyChange = errors.New("peer id announced from another address with another key")
+)
+
+// update applies one announce to the swarm state and returns the swarm.
+// Called with t.mu held.
+func (t *Tracker) update(a *announce, now time.Time) (*swarm, error) {
+	t.sweepEvery(now)
+	sw := t.swarms[a.infoHash]
+	if sw != nil {
+		t.expireSwarm(a.infoHash, sw, now)
+		sw = t.swarms[a.infoHash]
+	}
+	var p *peer
+	if sw != nil {
+		p = sw.peers[a.peerID]
+	}
+	if p != nil && p.addr != a.addr && p.key != "" && p.key != a.key {
+		// Someone else using a known peer id from elsewhere: do not let
+		// them move the peer.
+		return nil, errKeyChange
+	}
+	if a.event == "stopped" {
+		if p != nil {
+			t.drop(sw, a.infoHash, a.peerID, p)
+		}
+		if sw == nil {
+			return &swarm{}, nil
+		}
+		return sw, nil
+	}
+	if sw == nil {
+		if len(t.swarms) >= t.cfg.MaxTorrents {
+			t.sweep(now)
+			if len(t.swarms) >= t.cfg.MaxTorrents {
+				return nil, errFull
+			}
+		}
+		sw = &swarm{peers: make(map[[20]byte]*peer)}
+		t.swarms[a.infoHash] = sw
+	}
+	if p == nil {
+		if t.peers >= t.cfg.MaxPeers {
+			t.sweep(now)
+			if t.peers >= t.cfg.MaxPeers {
+				if len(sw.peers) == 0 {
+					delete(t.swarms, a.infoHash)
+				}
+				return nil, errFull
+			}
+		}
+		p = &peer{}
+		sw.peers[a.peerID] = p
+		t.peers++
+	}
+	if p.seeder {
+		sw.seeders--
+	}
+	p.addr, p.last = a.addr, now
+	if a.key != "" {
+		p.key = a.key
+	}
+	p.seeder = a.left == 0
+	if p.seeder {
+		sw.seeders++
+	}
+	if a.event == "completed" && !p.completed {
+		p.completed = true
+		sw.downloaded++
+	}
+	return sw, nil
+}
+
+// pick chooses up to n peers of sw for the announcer at random, leaving out
+// the announcer and, for a seeder, the other seeders.
+func pick(sw *swarm, self [20]byte, seeder bool, n int) []peerOut {
+	cands := make([]peerOut, 0, len(sw.peers))
+	for id, p := range sw.peers {
+		if id == self || (seeder && p.seeder) {
+			continue
+		}
+		cands = append(cands, peerOut{id: id, addr: p.addr})
+	}
+	if n > len(cands) {
+		n = len(cands)
+	}
+	for i := range n {
+		j := i + rand.IntN(len(cands)-i)
+		cands[i], cands[j] = cands[j], cands[i]
+	}
+	return cands[:n]
+}
+
+type peerOut struct {
+	id   [20]byte
+	addr netip.AddrPort
+}
+
+// drop removes one peer. Called with t.mu held.
+func (t *Tracker) drop(sw *swarm, ih, id [20]byte, p *peer) {
+	if p.seeder {
+		sw.seeders--
+	}
+	delete(sw.peers, id)
+	t.peers--
+	if len(sw.peers) == 0 {
+		delete(t.swarms, ih)
+	}
+}
+
+// ttl is how long a peer is kept without announcing.
+func (t *Tracker) ttl() time.Duration { return 2 * t.cfg.Interval }
+
+// expireSwarm forgets sw's peers that stopped announcing. Called with t.mu
+// held.
+func (t *Tracker) expireSwarm(ih [20]byte, sw *swarm, now time.Time) {
+	for id, p := range sw.peers {
+		if now.Sub(p.last) > t.ttl() {
+			t.drop(sw, ih, id, p)
+		}
+	}
+}
+
+// sweep expires every swarm. Called with t.mu held.
+func (t *Tracker) sweep(now time.Time) {
+	for ih, sw := range t.swarms {
+		t.expireSwarm(ih, sw, now)
+	}
+	t.lastSweep = now
+}
+
+// sweepEvery sweeps at most once per MinInterval, so memory of peers gone
+// from quiet swarms is given back without a goroutine of its own.
+func (t *Tracker) sweepEvery(now time.Time) {
+	if now.Sub(t.lastSweep) >= t.cfg.MinInterval {
+		t.sweep(now)
+	}
+}
+
+var errBadScrapeHash = errors.New("info_hash must be 20 bytes, URL-escaped")
