@@ -51,6 +51,7 @@ smoke: deps-test build
 test: vet unit smoke
 
 bench: deps-test build
+	$(call ensure,syncthing)
 	bash .ci/bench-node.sh $(BIN)
 
 clean:
