@@ -31,7 +31,17 @@ type Config struct {
 	UI   UIConfig `toml:"ui" json:"ui"`
 	// Ports of the peer-facing services on Bind; 0 picks a free one.
 	Ports Ports     `toml:"ports" json:"ports"`
+	CDN   CDNConfig `toml:"cdn" json:"cdn"`
 	Log   LogConfig `toml:"log" json:"log"`
+}
+
+// CDNConfig tunes sharing: rate caps and the gateway cache's size.
+type CDNConfig struct {
+	// UploadKiBs and DownloadKiBs cap BitTorrent transfers in KiB/s; 0 = no cap.
+	UploadKiBs   int64 `toml:"upload_kib_s" json:"upload_kib_s"`
+	DownloadKiBs int64 `toml:"download_kib_s" json:"download_kib_s"`
+	// CacheQuotaMiB bounds what the node keeps of content fetched for others.
+	CacheQuotaMiB int64 `toml:"cache_quota_mib" json:"cache_quota_mib"`
 }
 
 // UIConfig is where the web client and control API listen.
@@ -59,6 +69,7 @@ func DefaultConfig() Config {
 		Join:    []string{},
 		UI:      UIConfig{Address: "127.0.0.1:7480"},
 		Ports:   Ports{Peer: 7481, BitTorrent: 7482},
+		CDN:     CDNConfig{CacheQuotaMiB: 10 << 10},
 		Log:     LogConfig{Level: "info"},
 	}
 }
@@ -107,6 +118,12 @@ func (c Config) Validate() error {
 		if p < 0 || p > 65535 {
 			return fmt.Errorf("%s %d is not a port (0-65535, 0 picks a free one)", name, p)
 		}
+	}
+	if c.CDN.UploadKiBs < 0 || c.CDN.DownloadKiBs < 0 {
+		return errors.New("cdn.upload_kib_s and cdn.download_kib_s must be 0 (no cap) or more")
+	}
+	if c.CDN.CacheQuotaMiB < 1 {
+		return fmt.Errorf("cdn.cache_quota_mib %d must be at least 1", c.CDN.CacheQuotaMiB)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -235,6 +252,15 @@ address = {{toml .UI.Address}}
 # the node advertises the ports it really bound.
 peer = {{.Ports.Peer}}
 bittorrent = {{.Ports.BitTorrent}}
+
+[cdn]
+# Caps on BitTorrent upload and download in KiB/s; 0 means no cap. They
+# change at once when saved from the window or the web client.
+upload_kib_s = {{.CDN.UploadKiBs}}
+download_kib_s = {{.CDN.DownloadKiBs}}
+# How much content fetched for others (the gateway's cache) the node keeps,
+# in MiB; least recently used items go first. Pinned and published items stay.
+cache_quota_mib = {{.CDN.CacheQuotaMiB}}
 
 [log]
 # debug, info, warn or error.

@@ -3,13 +3,13 @@ package node
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base32"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/shoal-p2p/shoal/cdn/membership"
 )
 
 // IdentityFile is the node's private key file inside the data dir.
@@ -70,13 +70,6 @@ func (id *Identity) PublicKey() ed25519.PublicKey { return id.key.Public().(ed25
 func (id *Identity) Sign(msg []byte) []byte { return ed25519.Sign(id.key, msg) }
 
 // ID is the node id: the first 20 bytes of SHA-256 of the public key, in
-// lower-case base32 (32 characters). 20 bytes is a DHT key's size.
-func (id *Identity) ID() string { return NodeID(id.PublicKey()) }
-
-// NodeID derives a node id from a public key.
-func NodeID(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return idEncoding.EncodeToString(sum[:20])
-}
-
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+// lower-case base32 (32 characters), as membership derives it for every
+// member. 20 bytes is a DHT key's size.
+func (id *Identity) ID() string { return membership.NodeID(id.PublicKey()) }

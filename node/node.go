@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoal-p2p/shoal/cdn"
+	"github.com/shoal-p2p/shoal/cdn/membership"
 	"github.com/shoal-p2p/shoal/storage"
 )
 
@@ -44,11 +47,14 @@ type Options struct {
 	Override func(*Config)
 	// Stderr receives human-readable logs; nil discards them.
 	Stderr io.Writer
+	// CDNTiming shortens gossip and failure detection; tests use it.
+	CDNTiming cdn.MembershipTiming
 }
 
 // Node is one running Shoal node.
 type Node struct {
 	dataDir  string
+	opts     Options
 	started  time.Time
 	id       *Identity
 	db       *storage.DB
@@ -57,6 +63,7 @@ type Node struct {
 	logFile  io.Closer
 	token    string
 	api      *controlAPI
+	cdn      *cdn.CDN
 	services []service // started, in start order
 
 	mu  sync.Mutex
@@ -89,7 +96,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: data dir %s is not writable", dir)
 	}
 
-	n := &Node{dataDir: dir, started: time.Now(), bus: NewBus()}
+	n := &Node{dataDir: dir, opts: opts, started: time.Now(), bus: NewBus()}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -131,6 +138,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 
+	if err := n.startCDN(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.startAPI(); err != nil {
 		return nil, err
 	}
@@ -241,10 +251,24 @@ func (n *Node) Status() Status {
 		StartedAt: n.started.UTC(),
 		UptimeS:   time.Since(n.started).Seconds(),
 		DataDir:   n.dataDir,
-		Services: []Service{
-			{Name: "ui", Proto: "tcp", Address: n.api.addr(), URL: "http://" + n.api.addr() + "/"},
-		},
+		Services:  n.serviceList(),
 	}
+}
+
+// serviceList lists the listening services for the status.
+func (n *Node) serviceList() []Service {
+	out := []Service{{Name: "ui", Proto: "tcp", Address: n.api.addr(), URL: "http://" + n.api.addr() + "/"}}
+	if n.cdn != nil {
+		peer := n.cdn.PeerAddr()
+		bt := netip.AddrPortFrom(netip.MustParseAddr(n.cfg.Bind), uint16(n.cdn.Engine.Port())).String()
+		out = append(out,
+			Service{Name: "peer", Proto: "tcp", Address: peer, URL: "http://" + peer + "/cdn/"},
+			Service{Name: "tracker", Proto: "tcp", Address: peer, URL: "http://" + peer + "/announce"},
+			Service{Name: "bittorrent", Proto: "tcp+udp", Address: bt},
+			Service{Name: "dht", Proto: "udp", Address: bt},
+		)
+	}
+	return out
 }
 
 // SettingsResult tells which saved settings wait for a restart.
@@ -279,6 +303,9 @@ func pendingRestart(running, next Config) []string {
 	if next.Ports != running.Ports {
 		restart = append(restart, "ports")
 	}
+	if next.CDN.CacheQuotaMiB != running.CDN.CacheQuotaMiB {
+		restart = append(restart, "cdn.cache_quota_mib")
+	}
 	if next.Log != running.Log {
 		restart = append(restart, "log.level")
 	}
@@ -302,8 +329,17 @@ func (n *Node) SaveSettings(cfg Config) (SettingsResult, error) {
 	if err := SaveConfig(filepath.Join(n.dataDir, ConfigFile), cfg); err != nil {
 		return SettingsResult{}, err
 	}
-	// Only the name changes at once; the rest of this run keeps its config.
+	// The name and the rate caps change at once; the rest waits for a restart.
+	if cfg.Name != n.cfg.Name && n.cdn != nil {
+		if _, err := n.cdn.Members.UpdateSelf(func(r *membership.Record) { r.Name = cfg.Name }); err != nil {
+			return SettingsResult{}, fmt.Errorf("node: rename: %w", err)
+		}
+	}
 	n.cfg.Name = cfg.Name
+	n.cfg.CDN.UploadKiBs, n.cfg.CDN.DownloadKiBs = cfg.CDN.UploadKiBs, cfg.CDN.DownloadKiBs
+	if n.cdn != nil {
+		n.cdn.Engine.SetRates(cfg.CDN.UploadKiBs<<10, cfg.CDN.DownloadKiBs<<10)
+	}
 	res := SettingsResult{Settings: cfg, Restart: pendingRestart(n.cfg, cfg)}
 	n.bus.Publish(EventSettingsSaved, res)
 	n.log.Info("settings saved", "restart_required", fmt.Sprint(res.Restart))

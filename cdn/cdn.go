@@ -1,0 +1,377 @@
+// Package cdn is Shoal's content delivery network: one node's BitTorrent
+// engine (cdn/engine), member table (cdn/membership), catalog of the network
+// (cdn/catalog) and tracker (cdn/tracker), served together on the node's
+// peer API. The node starts a CDN with its database, identity and ports;
+// the CLI, the GUI and the web client reach it through the node.
+package cdn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/shoal-p2p/shoal/cdn/catalog"
+	"github.com/shoal-p2p/shoal/cdn/engine"
+	"github.com/shoal-p2p/shoal/cdn/membership"
+	"github.com/shoal-p2p/shoal/cdn/tracker"
+	"github.com/shoal-p2p/shoal/storage"
+)
+
+// Config says who the node is and where the CDN listens.
+type Config struct {
+	DB      *storage.DB
+	DataDir string
+	Signer  membership.Signer
+	Network string
+	Name    string
+	// Bind is the IP every peer-facing service listens on.
+	Bind netip.Addr
+	// PeerPort is the peer API's port, TorrentPort BitTorrent's (TCP and
+	// UDP, with the DHT); 0 picks a free one.
+	PeerPort, TorrentPort int
+	// Join lists members' peer APIs (HOST:PORT) to join through.
+	Join []string
+	// UploadRate and DownloadRate cap transfers in bytes/s; 0 = no cap.
+	UploadRate, DownloadRate int64
+	CacheQuota               int64
+	// Membership tunes gossip and failure detection; zero values take the
+	// defaults (tests shorten them).
+	Membership MembershipTiming
+	Log        *slog.Logger
+	// Publish sends progress and membership events to the node's bus.
+	Publish func(eventType string, data any)
+}
+
+// MembershipTiming is how fast members gossip and give up on each other.
+type MembershipTiming struct {
+	Interval, SuspectAfter, RemoveAfter, CatalogInterval time.Duration
+}
+
+// Event types the CDN publishes besides the engine's.
+const (
+	EventMember  = "cdn.member"  // data: membership.Member after a change
+	EventCatalog = "cdn.catalog" // data: {"node": id} whose catalog changed
+)
+
+// CDN is one node's part of the content delivery network.
+type CDN struct {
+	Engine  *engine.Engine
+	Members *membership.Table
+	Catalog *catalog.Catalog
+	Tracker *tracker.Tracker
+
+	// table and cat are Members and Catalog for the engine's callbacks,
+	// which start before those two exist.
+	table atomic.Pointer[membership.Table]
+	cat   atomic.Pointer[catalog.Catalog]
+
+	cfg      Config
+	peerLn   net.Listener
+	srv      *http.Server
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	unsub    func()
+	closeMu  sync.Once
+	closeErr error
+}
+
+// Start opens the engine, the member table and the catalog and serves the
+// peer API. On error nothing is left running.
+func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Publish == nil {
+		cfg.Publish = func(string, any) {}
+	}
+	c := &CDN{cfg: cfg}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	c.peerLn, err = listen(netip.AddrPortFrom(cfg.Bind, uint16(cfg.PeerPort)), "peer API", "--peer-port or ports.peer in shoal.toml")
+	if err != nil {
+		return nil, err
+	}
+	peerPort := c.peerLn.Addr().(*net.TCPAddr).Port
+
+	c.Engine, err = engine.Open(ctx, engine.Config{
+		DB:               cfg.DB,
+		DataDir:          cfg.DataDir,
+		Bind:             cfg.Bind,
+		Port:             cfg.TorrentPort,
+		DHT:              true,
+		DHTStartingNodes: c.dhtNodes,
+		Trackers:         c.trackers,
+		FindPeers:        c.findPeers,
+		Publisher:        membership.NodeID(cfg.Signer.PublicKey()),
+		UploadRate:       cfg.UploadRate,
+		DownloadRate:     cfg.DownloadRate,
+		CacheQuota:       cfg.CacheQuota,
+		Log:              cfg.Log.With("part", "engine"),
+		Publish:          cfg.Publish,
+	})
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("cdn: BitTorrent port %d on %s is taken by another program; change it with --bittorrent-port or ports.bittorrent in shoal.toml", cfg.TorrentPort, cfg.Bind)
+		}
+		return nil, fmt.Errorf("cdn: %w", err)
+	}
+
+	c.Members, err = membership.New(cfg.DB, cfg.Signer, membership.Config{
+		Network:      cfg.Network,
+		Name:         cfg.Name,
+		Addresses:    []netip.Addr{cfg.Bind},
+		Ports:        map[string]int{membership.PeerPort: peerPort, "bittorrent": c.Engine.Port()},
+		Services:     []string{"peer", "bittorrent", "tracker", "gateway"},
+		Seeds:        cfg.Join,
+		Interval:     cfg.Membership.Interval,
+		SuspectAfter: cfg.Membership.SuspectAfter,
+		RemoveAfter:  cfg.Membership.RemoveAfter,
+		DHT:          c.Engine,
+		Logger:       cfg.Log.With("part", "membership"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cdn: %w", err)
+	}
+	c.table.Store(c.Members)
+	c.Catalog, err = catalog.New(cfg.DB, c.Members, catalog.Config{
+		Interval: cfg.Membership.CatalogInterval,
+		OnChange: func(id string) { cfg.Publish(EventCatalog, map[string]string{"node": id}) },
+		Logger:   cfg.Log.With("part", "catalog"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cdn: %w", err)
+	}
+	c.cat.Store(c.Catalog)
+	c.Tracker = tracker.New(tracker.Config{Logger: cfg.Log.With("part", "tracker")})
+	c.unsub = c.Members.Subscribe(func(ch membership.Change) { cfg.Publish(EventMember, ch.Member) })
+
+	// Published items the catalog does not list yet (a crash between the
+	// two writes) are added again.
+	for _, it := range c.Engine.Published() {
+		if _, ok := c.Catalog.Get(it.InfoHash); !ok {
+			if err := c.Catalog.AddLocal(catalogItem(it, cfg.Name)); err != nil {
+				cfg.Log.Warn("catalog: re-adding a published item failed", "infohash", it.InfoHash, "err", err)
+			}
+		}
+	}
+
+	mux := http.NewServeMux()
+	c.Members.Routes(mux)
+	c.Catalog.Routes(mux)
+	c.Tracker.Routes(mux)
+	mux.Handle(engine.GatewayPrefix, c.Engine.Gateway())
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return runCtx }}
+	c.goRun(func() { c.srv.Serve(c.peerLn) })
+	c.goRun(func() { c.Members.Run(runCtx) })
+	c.goRun(func() { c.Catalog.Run(runCtx) })
+	return c, nil
+}
+
+func (c *CDN) goRun(fn func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+}
+
+// PeerAddr is the peer API's bound address.
+func (c *CDN) PeerAddr() string { return c.peerLn.Addr().String() }
+
+// Close stops the peer API, the loops and the engine. It is idempotent.
+func (c *CDN) Close() error {
+	c.closeMu.Do(func() {
+		var errs []error
+		if c.cancel != nil {
+			c.cancel()
+		}
+		if c.srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			errs = append(errs, c.srv.Shutdown(ctx))
+			cancel()
+		} else if c.peerLn != nil {
+			c.peerLn.Close()
+		}
+		c.wg.Wait()
+		if c.unsub != nil {
+			c.unsub()
+		}
+		if c.Catalog != nil {
+			errs = append(errs, c.Catalog.Close())
+		}
+		if c.Members != nil {
+			errs = append(errs, c.Members.Close())
+		}
+		if c.Engine != nil {
+			errs = append(errs, c.Engine.Close())
+		}
+		c.closeErr = errors.Join(errs...)
+	})
+	return c.closeErr
+}
+
+// alive are the members other than this node that answer.
+func (c *CDN) alive() []membership.Member {
+	t := c.table.Load()
+	if t == nil {
+		return nil
+	}
+	var out []membership.Member
+	for _, m := range t.Members() {
+		if !m.Self && m.State == membership.Alive {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// endpoint is a member's service address, from its signed record.
+func endpoint(m membership.Member, service string) (netip.AddrPort, bool) {
+	port, ok := m.Record.Ports[service]
+	if !ok || port <= 0 || len(m.Record.Addresses) == 0 {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(m.Record.Addresses[0], uint16(port)), true
+}
+
+// dhtNodes starts the DHT from the members, never from public routers.
+func (c *CDN) dhtNodes() []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, m := range c.alive() {
+		if ap, ok := endpoint(m, "bittorrent"); ok {
+			out = append(out, ap)
+		}
+	}
+	return out
+}
+
+// trackers are the announce URLs of the group: this node's and the members'.
+func (c *CDN) trackers() []string {
+	var out []string
+	if c.peerLn != nil {
+		out = append(out, "http://"+c.PeerAddr()+"/announce")
+	}
+	for _, m := range c.alive() {
+		if ap, ok := endpoint(m, membership.PeerPort); ok {
+			out = append(out, "http://"+ap.String()+"/announce")
+		}
+	}
+	return out
+}
+
+// findPeers are the BitTorrent addresses of the members that hold an item
+// by the catalog, then of every other member (any member may have it cached).
+func (c *CDN) findPeers(_ context.Context, infohash string) []netip.AddrPort {
+	var first, rest []netip.AddrPort
+	holders := map[string]bool{}
+	if cat := c.cat.Load(); cat != nil {
+		if e, ok := cat.Get(infohash); ok {
+			for _, h := range e.Holders {
+				holders[h.ID] = true
+			}
+		}
+	}
+	for _, m := range c.alive() {
+		ap, ok := endpoint(m, "bittorrent")
+		if !ok {
+			continue
+		}
+		if holders[m.ID()] {
+			first = append(first, ap)
+		} else {
+			rest = append(rest, ap)
+		}
+	}
+	return append(first, rest...)
+}
+
+// Publish shares a file or folder and lists it in the catalog.
+func (c *CDN) Publish(ctx context.Context, path, name string, progress func(done, total int64)) (engine.Item, error) {
+	it, err := c.Engine.Publish(ctx, path, name, progress)
+	if err != nil {
+		return it, err
+	}
+	if err := c.Catalog.AddLocal(catalogItem(it, c.Members.Self().Name)); err != nil {
+		return it, fmt.Errorf("cdn: publish %s: %w", path, err)
+	}
+	return it, nil
+}
+
+// Remove stops sharing an item and drops it from this node's catalog.
+func (c *CDN) Remove(infohash string, withData bool) error {
+	if err := c.Engine.Remove(infohash, withData); err != nil {
+		return err
+	}
+	if _, ok := c.Catalog.Get(infohash); ok {
+		return c.Catalog.RemoveLocal(infohash)
+	}
+	return nil
+}
+
+// Resolve turns what a user typed — a magnet, an infohash or an item's name
+// in the network catalog — into something the engine fetches.
+func (c *CDN) Resolve(spec string) (string, error) {
+	if ih, err := catalog.ParseInfoHash(spec); err == nil {
+		return ih, nil
+	}
+	if len(spec) > 8 && spec[:8] == "magnet:?" {
+		return spec, nil
+	}
+	var found []catalog.Entry
+	for _, e := range c.Catalog.Network() {
+		if e.Item.Name == spec {
+			found = append(found, e)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("cdn: no item named %q in the network's catalog", spec)
+	case 1:
+		if found[0].Item.Magnet != "" {
+			return found[0].Item.Magnet, nil
+		}
+		return found[0].Item.InfoHash, nil
+	default:
+		return "", fmt.Errorf("cdn: %d items are named %q; give the infohash", len(found), spec)
+	}
+}
+
+func catalogItem(it engine.Item, publisherName string) catalog.Item {
+	files := make([]catalog.File, len(it.Files))
+	for i, f := range it.Files {
+		files[i] = catalog.File{Path: f.Path, Size: f.Size}
+	}
+	kind := it.Type
+	if it.Kind == engine.KindFolder {
+		kind = engine.KindFolder
+	}
+	return catalog.Item{
+		InfoHash: it.InfoHash, Name: it.Name, Size: it.Size, Files: files, Kind: kind,
+		Publisher: it.Publisher, PublisherName: publisherName, Published: it.Time, Magnet: it.Magnet,
+	}
+}
+
+func listen(ap netip.AddrPort, what, hint string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", ap.String())
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("cdn: %s port %s is taken by another program; change it with %s", what, ap, hint)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cdn: %s on %s: %w", what, ap, err)
+	}
+	return ln, nil
+}

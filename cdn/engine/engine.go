@@ -1,0 +1,605 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	"golang.org/x/time/rate"
+
+	"github.com/shoal-p2p/shoal/storage"
+)
+
+// Event types passed to Config.Publish.
+const (
+	EventProgress = "cdn.progress" // data: []Status of the items that are moving
+	EventComplete = "cdn.complete" // data: Status of an item whose every piece is verified
+	EventMissing  = "cdn.missing"  // data: Status of a published item whose files moved or changed
+	EventEvicted  = "cdn.evicted"  // data: Item dropped from the cache
+)
+
+// DefaultCacheQuota bounds the gateway cache when Config.CacheQuota is 0.
+const DefaultCacheQuota int64 = 10 << 30
+
+// Sentinel errors, checked with errors.Is.
+var (
+	ErrClosed   = errors.New("engine: closed")
+	ErrNotFound = errors.New("engine: no such item")
+	ErrBadInput = errors.New("engine: bad input")
+	ErrNoDHT    = errors.New("engine: the DHT is off")
+)
+
+// Config says how to run an engine. DB and DataDir are required.
+type Config struct {
+	// DB is the node's database; the engine keeps its buckets (cdn.*) there
+	// and never closes it.
+	DB *storage.DB
+	// DataDir is the node's data dir; fetched content goes in DataDir/content.
+	DataDir string
+	// Bind is the address to listen on (default 127.0.0.1).
+	Bind netip.Addr
+	// Port is the BitTorrent port, TCP and UDP (uTP and the DHT); 0 picks a
+	// free one, see Engine.Port.
+	Port int
+	// DHT turns the DHT server on. It starts from DHTStartingNodes (the
+	// group's members); with none, it waits for AddDHTNodes.
+	DHT              bool
+	DHTStartingNodes func() []netip.AddrPort
+	// Trackers gives the group's tracker announce URLs: listed in published
+	// torrents and added to fetched ones. May be nil.
+	Trackers func() []string
+	// FindPeers, if set, is asked for peers of every torrent the engine starts
+	// to fetch (members, hints); its answers are added as with AddPeers.
+	FindPeers func(ctx context.Context, infohash string) []netip.AddrPort
+	// PeerHint is this node's BitTorrent IP:port for magnets (x.pe); by
+	// default Bind and the bound port, unless Bind is unspecified.
+	PeerHint string
+	// Publisher names this node in the items it publishes.
+	Publisher string
+	// UploadRate and DownloadRate cap transfer in bytes/s; 0 is unlimited.
+	// See SetRates.
+	UploadRate, DownloadRate int64
+	// CacheQuota bounds what the gateway keeps (default DefaultCacheQuota).
+	CacheQuota int64
+	// GatewayTimeout bounds how long the gateway looks for an unknown
+	// torrent's metadata (default 30s).
+	GatewayTimeout time.Duration
+	// CheckInterval is how often published files are checked (default 30s).
+	CheckInterval time.Duration
+	// Log receives the engine's logs (default: discarded).
+	Log *slog.Logger
+	// Publish receives events (Event*); may be nil.
+	Publish func(eventType string, data any)
+}
+
+// Engine is one node's BitTorrent engine.
+type Engine struct {
+	cfg    Config
+	log    *slog.Logger
+	db     *storage.DB
+	pc     *completion
+	client *torrent.Client
+	up     *rate.Limiter
+	down   *rate.Limiter
+	peers  *peerStore
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+
+	mu     sync.Mutex
+	items  map[metainfo.Hash]*item
+	closed bool
+}
+
+// item is the live state of one record. Fields are guarded by Engine.mu;
+// rec is replaced whole, never edited in place.
+type item struct {
+	rec      record
+	t        *torrent.Torrent // nil while paused or missing
+	starting bool             // start is adding t
+	missing  string           // why a published item cannot be served
+	err      string           // the last thing that went wrong
+	changed  chan struct{}    // closed and replaced when t or the state changes
+
+	readers    int // gateway responses in progress
+	lastAccess time.Time
+	savedAt    time.Time // lastAccess as last written to the database
+
+	// transfer rates, sampled by the progress loop
+	sampledAt          time.Time
+	lastRead, lastSent int64
+	downRate, upRate   float64
+}
+
+func (it *item) notify() {
+	close(it.changed)
+	it.changed = make(chan struct{})
+}
+
+// Open starts an engine: it listens, then brings back every stored item
+// (published items whose files moved or changed come back as missing).
+func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.DB == nil || cfg.DataDir == "" {
+		return nil, fmt.Errorf("%w: Config.DB and Config.DataDir are required", ErrBadInput)
+	}
+	if !cfg.Bind.IsValid() {
+		cfg.Bind = netip.MustParseAddr("127.0.0.1")
+	}
+	if cfg.CacheQuota <= 0 {
+		cfg.CacheQuota = DefaultCacheQuota
+	}
+	if cfg.GatewayTimeout <= 0 {
+		cfg.GatewayTimeout = 30 * time.Second
+	}
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = 30 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("engine: data dir: %w", err)
+	}
+	cfg.DataDir = dataDir
+	if err := os.MkdirAll(contentDir(cfg.DataDir), 0o755); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if err := cfg.DB.Migrate("cdn.engine", migrations); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+
+	e := &Engine{
+		cfg:   cfg,
+		log:   cfg.Log,
+		db:    cfg.DB,
+		pc:    &completion{db: cfg.DB},
+		up:    rate.NewLimiter(limitOf(cfg.UploadRate), 256<<10),
+		down:  rate.NewLimiter(limitOf(cfg.DownloadRate), 256<<10),
+		peers: newPeerStore(),
+		items: make(map[metainfo.Hash]*item),
+	}
+	e.client, err = torrent.NewClient(e.clientConfig())
+	if err != nil {
+		return nil, fmt.Errorf("engine: start BitTorrent client on %s port %d: %w", cfg.Bind, cfg.Port, err)
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	if e.cfg.PeerHint == "" && !cfg.Bind.IsUnspecified() {
+		e.cfg.PeerHint = netip.AddrPortFrom(cfg.Bind, uint16(e.Port())).String()
+	}
+
+	recs, last, err := loadRecords(e.db)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	for _, rec := range recs {
+		ih, err := parseInfoHash(rec.InfoHash)
+		if err != nil {
+			e.log.Warn("skipping stored item with a bad infohash", "infohash", rec.InfoHash)
+			continue
+		}
+		it := &item{rec: rec, changed: make(chan struct{}), lastAccess: last[rec.InfoHash], savedAt: last[rec.InfoHash]}
+		if it.lastAccess.IsZero() {
+			it.lastAccess = rec.Added
+		}
+		e.items[ih] = it
+	}
+	for ih, it := range e.items {
+		if err := ctx.Err(); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("engine: open: %w", err)
+		}
+		if it.rec.Paused {
+			continue
+		}
+		if it.rec.Origin == OriginPublished {
+			if err := checkSigs(it.rec); err != nil {
+				e.setMissing(ih, err)
+				continue
+			}
+		}
+		if err := e.start(ih); err != nil {
+			e.log.Warn("cannot restart item", "infohash", ih.HexString(), "err", err)
+		}
+	}
+	e.wg.Add(1)
+	go e.loop()
+	e.log.Info("BitTorrent engine listening", "addr", netip.AddrPortFrom(cfg.Bind, uint16(e.Port())), "dht", cfg.DHT, "items", len(e.items))
+	return e, nil
+}
+
+func contentDir(dataDir string) string { return filepath.Join(dataDir, "content") }
+
+func limitOf(bytesPerSec int64) rate.Limit {
+	if bytesPerSec <= 0 {
+		return rate.Inf
+	}
+	return rate.Limit(bytesPerSec)
+}
+
+func (e *Engine) clientConfig() *torrent.ClientConfig {
+	cfg := e.cfg
+	cc := torrent.NewDefaultClientConfig()
+	cc.DataDir = contentDir(cfg.DataDir)
+	// Every torrent gets its own store; this one only keeps anacrolix from
+	// opening its default sqlite/bolt completion database.
+	cc.DefaultStorage = &fileStore{pc: e.pc, layout: downloadLayout(contentDir(cfg.DataDir))}
+	host := cfg.Bind.String()
+	if cfg.Bind.IsUnspecified() && cfg.Bind.Is6() {
+		host = ""
+	}
+	cc.ListenHost = func(string) string { return host }
+	cc.ListenPort = cfg.Port
+	switch {
+	case cfg.Bind.Is4():
+		cc.DisableIPv6 = true
+	case !cfg.Bind.IsUnspecified():
+		cc.DisableIPv4 = true
+	}
+	cc.NoDefaultPortForwarding = true // no UPnP: the node talks only where it is told to
+	cc.DisableWebtorrent = true       // WebRTC would reach out to public STUN servers
+	cc.Seed = true
+	cc.UploadRateLimiter = e.up
+	cc.DownloadRateLimiter = e.down
+	cc.PieceHashersPerTorrent = 4
+	cc.Slogger = e.log.With("component", "torrent")
+	cc.NoDHT = !cfg.DHT
+	cc.DhtStartingNodes = func(string) dht.StartingNodesGetter {
+		return func() ([]dht.Addr, error) {
+			var out []dht.Addr
+			if cfg.DHTStartingNodes != nil {
+				for _, ap := range cfg.DHTStartingNodes() {
+					if ap.IsValid() && ap.Port() != 0 {
+						out = append(out, dht.NewAddr(net.UDPAddrFromAddrPort(ap)))
+					}
+				}
+			}
+			if len(out) == 0 {
+				// With no starting node at all, anacrolix/dht's bootstrap
+				// returns without stopping the traversal it started, leaking
+				// a goroutine every minute. A port-0 node never passes its
+				// node filter, so the traversal starts, stalls and stops.
+				out = append(out, dht.NewAddr(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 0}))
+			}
+			return out, nil
+		}
+	}
+	cc.ConfigureAnacrolixDhtServer = func(sc *dht.ServerConfig) {
+		sc.PeerStore = e.peers
+		// anacrolix/dht shares one send limiter (25 packets/s, replies
+		// dropped beyond it) among all servers of a process; each engine
+		// gets its own.
+		sc.SendLimiter = rate.NewLimiter(50, 50)
+	}
+	return cc
+}
+
+// Port is the bound BitTorrent port (TCP and UDP).
+func (e *Engine) Port() int { return e.client.LocalPort() }
+
+// SetRates changes the upload and download caps (bytes/s, 0 = unlimited)
+// while the engine runs.
+func (e *Engine) SetRates(upload, download int64) {
+	e.up.SetLimit(limitOf(upload))
+	e.down.SetLimit(limitOf(download))
+}
+
+// Close stops the engine: connections close, torrents stop, last-access
+// times are saved. The database stays open. Closing twice is harmless.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		e.closed = true
+		e.mu.Unlock()
+		if e.cancel != nil {
+			e.cancel()
+		}
+		errs := e.client.Close()
+		e.wg.Wait()
+		e.saveAccess(true)
+		e.closeErr = errors.Join(errs...)
+		if e.closeErr != nil {
+			e.closeErr = fmt.Errorf("engine: close: %w", e.closeErr)
+		}
+	})
+	return e.closeErr
+}
+
+// lookup finds an item by infohash text.
+func (e *Engine) lookup(infohash string) (metainfo.Hash, *item, error) {
+	ih, err := parseInfoHash(infohash)
+	if err != nil {
+		return ih, nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ih, nil, ErrClosed
+	}
+	it := e.items[ih]
+	if it == nil {
+		return ih, nil, fmt.Errorf("%w: %s", ErrNotFound, ih.HexString())
+	}
+	return ih, it, nil
+}
+
+// storeFor builds the storage of an item.
+func (e *Engine) storeFor(ih metainfo.Hash, rec record) *fileStore {
+	if rec.Origin == OriginPublished {
+		return &fileStore{
+			pc:     e.pc,
+			layout: publishedLayout(rec.Path),
+			sigs:   rec.Sigs,
+			fault:  func(err error) { e.setMissing(ih, err) },
+		}
+	}
+	return &fileStore{pc: e.pc, layout: downloadLayout(rec.Dir)}
+}
+
+// start adds an item's torrent to the client and sets it going.
+func (e *Engine) start(ih metainfo.Hash) error {
+	e.mu.Lock()
+	it := e.items[ih]
+	if it == nil || e.closed || it.t != nil || it.starting {
+		e.mu.Unlock()
+		return nil
+	}
+	it.starting = true
+	rec := it.rec
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		it.starting = false
+		e.mu.Unlock()
+	}()
+
+	mi := e.metainfo(rec.InfoHash)
+	opts := torrent.AddTorrentOpts{InfoHash: ih, Storage: e.storeFor(ih, rec)}
+	var spec *metainfo.MetaInfo
+	if mi != nil {
+		m, err := metainfo.Load(bytes.NewReader(mi))
+		if err != nil {
+			return fmt.Errorf("engine: stored metainfo of %s: %w", rec.InfoHash, err)
+		}
+		spec = m
+		opts.InfoBytes = m.InfoBytes
+	}
+	t, isNew := e.client.AddTorrentOpt(opts)
+	if !isNew {
+		return fmt.Errorf("engine: %s is already running", rec.InfoHash)
+	}
+	if spec != nil && t.Info() == nil {
+		t.Drop()
+		return fmt.Errorf("engine: cannot open the data of %s (see the log)", rec.InfoHash)
+	}
+	if !rec.HasInfo && rec.Name != "" {
+		t.SetDisplayName(rec.Name)
+	}
+	trackers := rec.Trackers
+	if spec != nil {
+		for _, tier := range spec.UpvertedAnnounceList() {
+			trackers = append(trackers, tier...)
+		}
+	}
+	if e.cfg.Trackers != nil {
+		trackers = append(trackers, e.cfg.Trackers()...)
+	}
+	if trackers = dedupe(trackers); len(trackers) > 0 {
+		t.AddTrackers([][]string{trackers})
+	}
+	var hints []netip.AddrPort
+	for _, p := range rec.Peers {
+		if ap, err := netip.ParseAddrPort(p); err == nil {
+			hints = append(hints, ap)
+		}
+	}
+	if rec.Origin != OriginPublished {
+		// Peers announced to this node's own DHT store: in a small group the
+		// torrent's own DHT traversal often misses them.
+		for _, na := range e.peers.GetPeers(ih) {
+			if ip, ok := netip.AddrFromSlice(na.IP); ok {
+				hints = append(hints, netip.AddrPortFrom(ip.Unmap(), uint16(na.Port)))
+			}
+		}
+	}
+	addPeers(t, hints)
+
+	e.mu.Lock()
+	if e.closed || e.items[ih] != it || it.rec.Paused {
+		e.mu.Unlock()
+		t.Drop()
+		return nil
+	}
+	it.t = t
+	it.err = ""
+	it.notify()
+	e.mu.Unlock()
+
+	e.wg.Add(1)
+	go e.watch(ih, it, t)
+	if rec.Origin != OriginPublished && e.cfg.FindPeers != nil {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			ctx, cancel := context.WithCancel(e.ctx)
+			defer cancel()
+			go func() {
+				select {
+				case <-t.Closed():
+				case <-ctx.Done():
+				}
+				cancel()
+			}()
+			addPeers(t, e.cfg.FindPeers(ctx, ih.HexString()))
+		}()
+	}
+	return nil
+}
+
+// watch follows one running torrent: it records the metainfo once known,
+// asks for every piece, and announces completion.
+func (e *Engine) watch(ih metainfo.Hash, it *item, t *torrent.Torrent) {
+	defer e.wg.Done()
+	select {
+	case <-t.GotInfo():
+	case <-t.Closed():
+		return
+	case <-e.ctx.Done():
+		return
+	}
+	e.gotInfo(ih, it, t)
+	select {
+	case <-t.Complete().On():
+	case <-t.Closed():
+		return
+	case <-e.ctx.Done():
+		return
+	}
+	e.mu.Lock()
+	origin := it.rec.Origin
+	e.mu.Unlock()
+	if origin != OriginPublished {
+		e.log.Info("download complete", "infohash", ih.HexString(), "name", t.Name())
+		if st, err := e.Status(ih.HexString()); err == nil {
+			e.publish(EventComplete, st)
+		}
+	}
+}
+
+// gotInfo stores what the metainfo says about an item and, unless it is
+// published (already whole), asks for all of it.
+func (e *Engine) gotInfo(ih metainfo.Hash, it *item, t *torrent.Torrent) {
+	info := t.Info()
+	e.mu.Lock()
+	rec := it.rec
+	e.mu.Unlock()
+	if !rec.HasInfo {
+		mi := t.Metainfo()
+		raw, err := bencode.Marshal(metainfo.MetaInfo{InfoBytes: mi.InfoBytes, AnnounceList: mi.AnnounceList, CreatedBy: "Shoal"})
+		if err != nil {
+			e.log.Error("cannot encode metainfo", "infohash", ih.HexString(), "err", err)
+		}
+		describe(&rec, info)
+		rec.HasInfo = true
+		if rec.Time.IsZero() {
+			rec.Time = rec.Added
+		}
+		err = e.db.Update(func(tx *storage.Tx) error {
+			if _, err := items.Get(tx, rec.InfoHash); err != nil {
+				return err // removed meanwhile
+			}
+			if raw != nil {
+				if err := putMetainfo(tx, rec.InfoHash, raw); err != nil {
+					return err
+				}
+			}
+			return putRecord(tx, rec)
+		})
+		if err != nil {
+			e.log.Warn("cannot store metainfo", "infohash", ih.HexString(), "err", err)
+			return
+		}
+		e.mu.Lock()
+		if e.items[ih] == it {
+			r := it.rec
+			describe(&r, info)
+			r.HasInfo, r.Time = true, rec.Time
+			it.rec = r
+		}
+		e.mu.Unlock()
+	}
+	if rec.Origin != OriginPublished {
+		t.DownloadAll()
+	}
+	if rec.Origin == OriginCache {
+		e.evict()
+	}
+}
+
+// describe fills a record's content fields from a torrent's info.
+func describe(rec *record, info *metainfo.Info) {
+	rec.Name = info.BestName()
+	rec.PieceLength = info.PieceLength
+	rec.NumPieces = info.NumPieces()
+	rec.Size = info.TotalLength()
+	rec.Files = rec.Files[:0:0]
+	for fi := range info.UpvertedFilesIter() {
+		rec.Files = append(rec.Files, File{Path: fi.DisplayPath(info), Size: fi.Length})
+	}
+	rec.Kind = KindFile
+	if info.IsDir() {
+		rec.Kind = KindFolder
+	}
+	rec.Type = typeOfFiles(rec.Files)
+}
+
+// metainfo returns an item's stored .torrent, or nil.
+func (e *Engine) metainfo(ih string) []byte {
+	var mi []byte
+	e.db.View(func(tx *storage.Tx) error {
+		mi = getMetainfo(tx, ih)
+		return nil
+	})
+	return mi
+}
+
+// stop drops an item's torrent, if running, and waits until it is closed.
+func (e *Engine) stop(it *item) {
+	e.mu.Lock()
+	t := it.t
+	it.t = nil
+	it.notify()
+	e.mu.Unlock()
+	if t != nil {
+		t.Drop()
+	}
+}
+
+func (e *Engine) publish(typ string, data any) {
+	if e.cfg.Publish != nil {
+		e.cfg.Publish(typ, data)
+	}
+}
+
+// addPeers hands addresses to a torrent as ordinary (untrusted) peers, so
+// one that sends bad data can be banned.
+func addPeers(t *torrent.Torrent, addrs []netip.AddrPort) int {
+	var ps []torrent.PeerInfo
+	for _, ap := range addrs {
+		if !ap.IsValid() || ap.Port() == 0 || ap.Addr().IsUnspecified() {
+			continue
+		}
+		ps = append(ps, torrent.PeerInfo{Addr: torrent.StringAddr(ap.String()), Source: torrent.PeerSourceDirect})
+	}
+	if len(ps) == 0 {
+		return 0
+	}
+	return t.AddPeers(ps)
+}
+
+func dedupe(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

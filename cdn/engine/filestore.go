@@ -1,0 +1,370 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/anacrolix/torrent/metainfo"
+	tstorage "github.com/anacrolix/torrent/storage"
+)
+
+// errChanged reports that a published file no longer is what was hashed.
+var errChanged = errors.New("engine: published file changed on disk")
+
+// fileStore is torrent storage on plain files, read and written with
+// pread/pwrite. A writable store creates files under its root as data
+// arrives; a read-only store (a published item) serves files in place and
+// refuses any read from a file whose size or mtime moved since it was hashed.
+type fileStore struct {
+	pc *completion
+	// layout gives the absolute path of each file of the torrent, in order.
+	layout func(info *metainfo.Info) ([]string, error)
+	// sigs, when set, make the store read-only: file i must match sigs[i].
+	sigs []fileSig
+	// fault is told (in a new goroutine) that published data went bad.
+	fault func(error)
+}
+
+var _ tstorage.ClientImpl = (*fileStore)(nil)
+
+type storeFile struct {
+	path   string
+	offset int64 // in the torrent
+	length int64
+	sig    *fileSig
+}
+
+type torrentStore struct {
+	s     *fileStore
+	ih    metainfo.Hash
+	files []storeFile
+
+	mu      sync.Mutex
+	handles map[int]*os.File
+	closed  bool
+}
+
+// OpenTorrent binds the store to one torrent, once its info is known.
+func (s *fileStore) OpenTorrent(_ context.Context, info *metainfo.Info, ih metainfo.Hash) (tstorage.TorrentImpl, error) {
+	paths, err := s.layout(info)
+	if err != nil {
+		return tstorage.TorrentImpl{}, err
+	}
+	var files []storeFile
+	i := 0
+	for fi := range info.UpvertedFilesIter() {
+		if i >= len(paths) {
+			return tstorage.TorrentImpl{}, fmt.Errorf("engine: layout of %s has %d paths, too few", ih.HexString(), len(paths))
+		}
+		f := storeFile{path: paths[i], offset: fi.TorrentOffset, length: fi.Length}
+		if s.sigs != nil {
+			if i >= len(s.sigs) {
+				return tstorage.TorrentImpl{}, fmt.Errorf("engine: published %s: file list changed", ih.HexString())
+			}
+			f.sig = &s.sigs[i]
+		}
+		files = append(files, f)
+		i++
+	}
+	ts := &torrentStore{s: s, ih: ih, files: files, handles: make(map[int]*os.File)}
+	if s.sigs == nil {
+		if err := ts.prepare(); err != nil {
+			return tstorage.TorrentImpl{}, err
+		}
+	}
+	return tstorage.TorrentImpl{Piece: ts.piece, Close: ts.close}, nil
+}
+
+// prepare readies a writable torrent: empty files are created (nothing will
+// ever be written to them), and a torrent whose files do not exist yet is
+// recorded as known-incomplete so no piece is hashed for nothing.
+func (ts *torrentStore) prepare() error {
+	anyExists := false
+	for _, f := range ts.files {
+		if f.length == 0 {
+			if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+				return fmt.Errorf("engine: %w", err)
+			}
+			fh, err := os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o644)
+			if err != nil {
+				return fmt.Errorf("engine: %w", err)
+			}
+			fh.Close()
+			continue
+		}
+		if _, err := os.Stat(f.path); err == nil {
+			anyExists = true
+		}
+	}
+	if !anyExists && !ts.s.pc.known(ts.ih) {
+		return ts.s.pc.track(ts.ih)
+	}
+	return nil
+}
+
+func (ts *torrentStore) piece(p metainfo.Piece) tstorage.PieceImpl {
+	return &pieceStore{t: ts, index: p.Index(), offset: p.Offset(), length: p.Length()}
+}
+
+func (ts *torrentStore) close() error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.closed = true
+	var errs []error
+	for i, h := range ts.handles {
+		errs = append(errs, h.Close())
+		delete(ts.handles, i)
+	}
+	return errors.Join(errs...)
+}
+
+// handle opens file i; create says a missing file may be created.
+func (ts *torrentStore) handle(i int, create bool) (*os.File, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closed {
+		return nil, os.ErrClosed
+	}
+	if h := ts.handles[i]; h != nil {
+		return h, nil
+	}
+	f := ts.files[i]
+	var h *os.File
+	var err error
+	switch {
+	case f.sig != nil:
+		h, err = os.Open(f.path)
+	case create:
+		if err = os.MkdirAll(filepath.Dir(f.path), 0o755); err == nil {
+			h, err = os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o644)
+		}
+	default:
+		h, err = os.OpenFile(f.path, os.O_RDWR, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ts.handles[i] = h
+	return h, nil
+}
+
+// spans calls fn for each file-sized part of [off, off+n) of the torrent.
+func (ts *torrentStore) spans(off, n int64, fn func(i int, fileOff, n int64) error) error {
+	i := sort.Search(len(ts.files), func(i int) bool { return ts.files[i].offset+ts.files[i].length > off })
+	for ; i < len(ts.files) && n > 0; i++ {
+		f := ts.files[i]
+		if f.length == 0 {
+			continue
+		}
+		fo := off - f.offset
+		l := min(n, f.length-fo)
+		if err := fn(i, fo, l); err != nil {
+			return err
+		}
+		off += l
+		n -= l
+	}
+	return nil
+}
+
+// matches checks a published file's size and mtime against its signature.
+func matches(fi fs.FileInfo, sig *fileSig) bool {
+	return fi.Mode().IsRegular() && fi.Size() == sig.Size && fi.ModTime().UnixNano() == sig.ModTime
+}
+
+func (ts *torrentStore) faulted(err error) {
+	if ts.s.fault != nil {
+		go ts.s.fault(err)
+	}
+}
+
+// pieceStore is one piece's view of a torrentStore.
+type pieceStore struct {
+	t      *torrentStore
+	index  int
+	offset int64
+	length int64
+}
+
+func (p *pieceStore) key() metainfo.PieceKey {
+	return metainfo.PieceKey{InfoHash: p.t.ih, Index: p.index}
+}
+
+func (p *pieceStore) ReadAt(b []byte, off int64) (int, error) {
+	b = b[:min(int64(len(b)), max(p.length-off, 0))]
+	if len(b) == 0 {
+		return 0, io.EOF
+	}
+	n := 0
+	err := p.t.spans(p.offset+off, int64(len(b)), func(i int, fo, l int64) error {
+		h, err := p.t.handle(i, false)
+		if errors.Is(err, fs.ErrNotExist) {
+			return io.EOF
+		}
+		if err != nil {
+			return err
+		}
+		m, err := h.ReadAt(b[n:n+int(l)], fo)
+		n += m
+		if sig := p.t.files[i].sig; sig != nil {
+			// Checked after the read: a write that raced with it has moved
+			// the mtime by now, so changed bytes never leave unnoticed.
+			fi, serr := h.Stat()
+			if serr != nil || !matches(fi, sig) {
+				p.t.faulted(fmt.Errorf("%w: %s", errChanged, p.t.files[i].path))
+				return fmt.Errorf("%w: %s", errChanged, p.t.files[i].path)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if int64(m) < l {
+			return io.EOF
+		}
+		return nil
+	})
+	if err != nil && n > 0 && errors.Is(err, errChanged) {
+		n = 0
+	}
+	return n, err
+}
+
+func (p *pieceStore) WriteAt(b []byte, off int64) (int, error) {
+	if p.t.s.sigs != nil {
+		return 0, errors.New("engine: published data is read-only")
+	}
+	n := 0
+	err := p.t.spans(p.offset+off, int64(len(b)), func(i int, fo, l int64) error {
+		h, err := p.t.handle(i, true)
+		if err != nil {
+			return err
+		}
+		m, err := h.WriteAt(b[n:n+int(l)], fo)
+		n += m
+		return err
+	})
+	return n, err
+}
+
+// MarkComplete flushes the piece's data before recording it as verified, so
+// a crash never leaves a verified mark on data that did not reach the disk.
+func (p *pieceStore) MarkComplete() error {
+	if p.t.s.sigs == nil {
+		err := p.t.spans(p.offset, p.length, func(i int, _, _ int64) error {
+			h, err := p.t.handle(i, false)
+			if err != nil {
+				return err
+			}
+			return h.Sync()
+		})
+		if err != nil {
+			return fmt.Errorf("engine: flush piece %d: %w", p.index, err)
+		}
+	}
+	return p.t.s.pc.Set(p.key(), true)
+}
+
+func (p *pieceStore) MarkNotComplete() error {
+	if p.t.s.sigs != nil {
+		p.t.faulted(fmt.Errorf("%w: piece %d no longer matches its hash", errChanged, p.index))
+	}
+	return p.t.s.pc.Set(p.key(), false)
+}
+
+// Completion trusts the database, but not blindly: a piece is complete only
+// while its files are there, long enough (downloads) or exactly as hashed
+// (published items).
+func (p *pieceStore) Completion() tstorage.Completion {
+	c, err := p.t.s.pc.Get(p.key())
+	if err != nil || !c.Ok || !c.Complete {
+		return c
+	}
+	p.t.spans(p.offset, p.length, func(i int, fo, l int64) error {
+		f := p.t.files[i]
+		fi, err := os.Stat(f.path)
+		switch {
+		case err != nil:
+			c.Complete = false
+		case f.sig != nil && !matches(fi, f.sig):
+			c.Complete = false
+			p.t.faulted(fmt.Errorf("%w: %s", errChanged, f.path))
+		case fi.Size() < fo+l:
+			c.Complete = false
+		}
+		if !c.Complete {
+			return errStop
+		}
+		return nil
+	})
+	return c
+}
+
+// downloadLayout places a torrent's files under dir the way every client
+// does (dir/name for one file, dir/name/path... for several), refusing any
+// name that would leave dir.
+func downloadLayout(dir string) func(info *metainfo.Info) ([]string, error) {
+	return func(info *metainfo.Info) ([]string, error) {
+		name := info.BestName()
+		if !safeComponent(name) {
+			return nil, fmt.Errorf("engine: unsafe torrent name %q", name)
+		}
+		root := filepath.Join(dir, name)
+		if !info.IsDir() {
+			return []string{root}, nil
+		}
+		var paths []string
+		for fi := range info.UpvertedFilesIter() {
+			p, err := safeJoin(root, fi.BestPath())
+			if err != nil {
+				return nil, err
+			}
+			paths = append(paths, p)
+		}
+		return paths, nil
+	}
+}
+
+// publishedLayout maps a published torrent onto the file or folder it was
+// made from, whatever name the torrent carries.
+func publishedLayout(path string) func(info *metainfo.Info) ([]string, error) {
+	return func(info *metainfo.Info) ([]string, error) {
+		if !info.IsDir() {
+			return []string{path}, nil
+		}
+		var paths []string
+		for fi := range info.UpvertedFilesIter() {
+			p, err := safeJoin(path, fi.BestPath())
+			if err != nil {
+				return nil, err
+			}
+			paths = append(paths, p)
+		}
+		return paths, nil
+	}
+}
+
+// safeComponent reports whether s can be one element of a path inside a
+// directory: not empty, not . or .., no separator, no NUL.
+func safeComponent(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\\\x00")
+}
+
+func safeJoin(root string, parts []string) (string, error) {
+	if len(parts) == 0 {
+		return "", fmt.Errorf("engine: empty file path in torrent")
+	}
+	for _, p := range parts {
+		if !safeComponent(p) {
+			return "", fmt.Errorf("engine: unsafe file path %q in torrent", strings.Join(parts, "/"))
+		}
+	}
+	return filepath.Join(append([]string{root}, parts...)...), nil
+}

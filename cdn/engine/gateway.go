@@ -1,0 +1,374 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+// GatewayPrefix is where the gateway answers.
+const GatewayPrefix = "/cdn/"
+
+// Gateway serves content over HTTP:
+//
+//	GET/HEAD /cdn/<infohash>/<path>  a file (Range, ETag, Last-Modified, 304)
+//	GET/HEAD /cdn/<infohash>/[dir/]  a folder's listing (HTML, or JSON on Accept: application/json)
+//	GET/HEAD /cdn/<infohash>         a single file, or the root listing
+//	GET/HEAD /cdn/<infohash>.torrent the metainfo
+//
+// Content not on this node is fetched from the swarm, the requested range
+// first, and kept in the cache. Only verified pieces are ever served.
+func (e *Engine) Gateway() http.Handler { return gateway{e} }
+
+type gateway struct{ e *Engine }
+
+// httpError is an error with the status it answers.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (h httpError) Error() string { return h.msg }
+
+func fail(code int, format string, a ...any) error {
+	return httpError{code, fmt.Sprintf(format, a...)}
+}
+
+func (g gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := g.serve(w, r); err != nil {
+		var he httpError
+		switch {
+		case errors.As(err, &he):
+		case errors.Is(err, ErrBadInput):
+			he = httpError{http.StatusBadRequest, err.Error()}
+		case errors.Is(err, ErrNotFound):
+			he = httpError{http.StatusNotFound, err.Error()}
+		case errors.Is(err, ErrClosed):
+			he = httpError{http.StatusServiceUnavailable, err.Error()}
+		default:
+			g.e.log.Warn("gateway error", "path", r.URL.Path, "err", err)
+			he = httpError{http.StatusInternalServerError, err.Error()}
+		}
+		if he.code == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", "GET, HEAD")
+		}
+		http.Error(w, he.msg, he.code)
+	}
+}
+
+// parseGatewayPath splits /cdn/<infohash>[.torrent][/path...] and refuses
+// any path that could leave the torrent: dot segments, empty segments (an
+// absolute path after the hash), encoded slashes or backslashes, NUL.
+func parseGatewayPath(escaped string) (ih metainfo.Hash, torrentFile bool, segs []string, dir bool, err error) {
+	rest, ok := strings.CutPrefix(escaped, GatewayPrefix)
+	if !ok {
+		return ih, false, nil, false, fail(http.StatusNotFound, "not a gateway path")
+	}
+	head, tail, hasTail := strings.Cut(rest, "/")
+	if name, ok := strings.CutSuffix(head, ".torrent"); ok && !hasTail {
+		head, torrentFile = name, true
+	}
+	ih, perr := parseInfoHash(head)
+	if perr != nil {
+		return ih, false, nil, false, fail(http.StatusBadRequest, "bad infohash %q: want 40 hex digits or 32 base32 characters", head)
+	}
+	if !hasTail || tail == "" {
+		return ih, torrentFile, nil, hasTail, nil
+	}
+	parts := strings.Split(tail, "/")
+	if parts[len(parts)-1] == "" {
+		dir = true
+		parts = parts[:len(parts)-1]
+	}
+	for _, p := range parts {
+		s, uerr := url.PathUnescape(p)
+		if uerr != nil || !safeComponent(s) {
+			return ih, false, nil, false, fail(http.StatusBadRequest, "bad path: it must stay inside the torrent")
+		}
+		segs = append(segs, s)
+	}
+	return ih, false, segs, dir, nil
+}
+
+func (g gateway) serve(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return fail(http.StatusMethodNotAllowed, "only GET and HEAD")
+	}
+	if strings.ContainsRune(r.URL.RawQuery, 0) {
+		return fail(http.StatusBadRequest, "bad query")
+	}
+	ih, torrentFile, segs, _, err := parseGatewayPath(r.URL.EscapedPath())
+	if err != nil {
+		return err
+	}
+	e := g.e
+	it, t, err := g.obtain(r.Context(), ih)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	it.readers++
+	rec := it.rec
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		it.readers--
+		e.mu.Unlock()
+		e.touch(ih)
+	}()
+	modTime := rec.Time
+	if modTime.IsZero() {
+		modTime = rec.Added
+	}
+
+	if torrentFile {
+		mi := e.metainfo(rec.InfoHash)
+		if mi == nil {
+			return fail(http.StatusNotFound, "the metainfo of %s is not known", rec.InfoHash)
+		}
+		w.Header().Set("Content-Type", "application/x-bittorrent")
+		w.Header().Set("Etag", etag(rec.InfoHash, ".torrent"))
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", rec.InfoHash+".torrent"))
+		http.ServeContent(w, r, "", modTime, strings.NewReader(string(mi)))
+		return nil
+	}
+
+	info := t.Info()
+	files := t.Files()
+	want := strings.Join(segs, "/")
+	if len(segs) == 0 && !info.IsDir() {
+		want = files[0].DisplayPath()
+	}
+	for _, f := range files {
+		if f.DisplayPath() == want {
+			return g.serveFile(w, r, ih, rec, f, modTime)
+		}
+	}
+	var entries []listEntry
+	seen := map[string]bool{}
+	prefix := want + "/"
+	if want == "" {
+		prefix = ""
+	}
+	for _, f := range files {
+		rel, ok := strings.CutPrefix(f.DisplayPath(), prefix)
+		if !ok {
+			continue
+		}
+		name, _, isDir := strings.Cut(rel, "/")
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		ent := listEntry{Name: name, Path: prefix + name, Dir: isDir}
+		if !isDir {
+			ent.Size = f.Length()
+		}
+		ent.Href = GatewayPrefix + rec.InfoHash + "/" + escapePath(ent.Path)
+		if isDir {
+			ent.Href += "/"
+		}
+		entries = append(entries, ent)
+	}
+	if entries == nil {
+		return fail(http.StatusNotFound, "%q is not in %s", want, rec.InfoHash)
+	}
+	serveListing(w, r, rec, want, entries)
+	return nil
+}
+
+// obtain finds an item ready to serve, adding it to the cache and waiting
+// for its metadata if this node does not have it yet.
+func (g gateway) obtain(ctx context.Context, ih metainfo.Hash) (*item, *torrent.Torrent, error) {
+	e := g.e
+	e.mu.Lock()
+	it := e.items[ih]
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return nil, nil, fail(http.StatusServiceUnavailable, "the node is shutting down")
+	}
+	if it == nil {
+		if _, err := e.add(ctx, fetchSpec{ih: ih}, nil, "", OriginCache); err != nil {
+			return nil, nil, err
+		}
+		e.mu.Lock()
+		it = e.items[ih]
+		e.mu.Unlock()
+		if it == nil {
+			return nil, nil, fail(http.StatusNotFound, "%s is gone", ih.HexString())
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.GatewayTimeout)
+	defer cancel()
+	for {
+		e.mu.Lock()
+		t, missing, paused, changed := it.t, it.missing, it.rec.Paused, it.changed
+		current := e.items[ih] == it
+		e.mu.Unlock()
+		switch {
+		case !current:
+			return nil, nil, fail(http.StatusNotFound, "%s was removed", ih.HexString())
+		case missing != "":
+			return nil, nil, fail(http.StatusNotFound, "%s is missing on this node: %s", ih.HexString(), missing)
+		case paused:
+			return nil, nil, fail(http.StatusServiceUnavailable, "%s is paused on this node", ih.HexString())
+		}
+		if t != nil {
+			select {
+			case <-t.GotInfo():
+				if err := g.stillThere(ih, it); err != nil {
+					return nil, nil, err
+				}
+				return it, t, nil
+			case <-t.Closed():
+				continue
+			case <-changed:
+				continue
+			case <-ctx.Done():
+			}
+		} else {
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+			}
+		}
+		// No metadata in time. An item nobody has is dropped again.
+		var known int
+		if t != nil {
+			known = len(t.KnownSwarm()) + t.Stats().ActivePeers
+		}
+		e.mu.Lock()
+		drop := it.rec.Origin == OriginCache && !it.rec.HasInfo && it.readers == 0
+		e.mu.Unlock()
+		if drop {
+			e.forget(ih)
+		}
+		if known == 0 {
+			return nil, nil, fail(http.StatusNotFound, "no peer has %s (looked for %s)", ih.HexString(), e.cfg.GatewayTimeout)
+		}
+		return nil, nil, fail(http.StatusGatewayTimeout, "peers of %s did not send its metadata in time", ih.HexString())
+	}
+}
+
+// stillThere re-checks a published item's files just before serving them.
+func (g gateway) stillThere(ih metainfo.Hash, it *item) error {
+	e := g.e
+	e.mu.Lock()
+	rec := it.rec
+	e.mu.Unlock()
+	if rec.Origin != OriginPublished {
+		return nil
+	}
+	if err := checkSigs(rec); err != nil {
+		e.setMissing(ih, err)
+		return fail(http.StatusNotFound, "%s is missing on this node: %v", ih.HexString(), err)
+	}
+	return nil
+}
+
+// readahead is how far past the read position pieces are wanted urgently.
+const readahead = 4 << 20
+
+func (g gateway) serveFile(w http.ResponseWriter, r *http.Request, ih metainfo.Hash, rec record, f *torrent.File, modTime time.Time) error {
+	name := path.Base(f.DisplayPath())
+	ctype := mime.TypeByExtension(path.Ext(name))
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Etag", etag(rec.InfoHash, f.DisplayPath()))
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	rd := f.NewReader()
+	defer rd.Close()
+	rd.SetContext(r.Context())
+	rd.SetReadahead(max(readahead, 2*f.Torrent().Info().PieceLength))
+	http.ServeContent(w, r, name, modTime, rd)
+	return nil
+}
+
+// etag is a strong validator: the bytes at infohash+path never change.
+func etag(ih, p string) string {
+	sum := sha256.Sum256([]byte(ih + "/" + p))
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+func escapePath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = url.PathEscape(s)
+	}
+	return strings.Join(parts, "/")
+}
+
+type listEntry struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+	Dir  bool   `json:"dir"`
+	Size int64  `json:"size,omitempty"`
+	Href string `json:"href"`
+}
+
+type listing struct {
+	InfoHash string      `json:"infohash"`
+	Name     string      `json:"name"`
+	Path     string      `json:"path"`
+	Entries  []listEntry `json:"entries"`
+	Up       string      `json:"-"`
+}
+
+var listingPage = template.Must(template.New("listing").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>{{.Name}}/{{.Path}}</title></head>
+<body><h1>{{.Name}}/{{.Path}}</h1>
+<ul>{{if .Up}}<li><a href="{{.Up}}">..</a></li>{{end}}
+{{range .Entries}}<li><a href="{{.Href}}">{{.Name}}{{if .Dir}}/{{end}}</a>{{if not .Dir}} ({{.Size}} bytes){{end}}</li>
+{{end}}</ul></body></html>
+`))
+
+func serveListing(w http.ResponseWriter, r *http.Request, rec record, dir string, entries []listEntry) {
+	slices.SortFunc(entries, func(a, b listEntry) int {
+		if a.Dir != b.Dir {
+			if a.Dir {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	l := listing{InfoHash: rec.InfoHash, Name: rec.Name, Path: dir, Entries: entries}
+	if dir != "" {
+		l.Up = GatewayPrefix + rec.InfoHash + "/"
+		if parent := path.Dir(dir); parent != "." {
+			l.Up += escapePath(parent) + "/"
+		}
+	}
+	w.Header().Set("Vary", "Accept")
+	if strings.Contains(r.Header.Get("Accept"), "application/json") {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method != http.MethodHead {
+			json.NewEncoder(w).Encode(l) // a failed write is the client's leaving
+		}
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if r.Method != http.MethodHead {
+		listingPage.Execute(w, l)
+	}
+}

@@ -1,0 +1,178 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/shoal-p2p/shoal/storage"
+)
+
+func openDB(t *testing.T, path string) *storage.DB {
+	t.Helper()
+	db, err := storage.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestCompletionPersists(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shoal.db")
+	db := openDB(t, path)
+	pc := &completion{db: db}
+	ih := metainfo.Hash{1, 2, 3}
+	key := func(i int) metainfo.PieceKey { return metainfo.PieceKey{InfoHash: ih, Index: i} }
+
+	if c, err := pc.Get(key(0)); err != nil || c.Ok {
+		t.Fatalf("unknown torrent: %+v, %v", c, err)
+	}
+	if err := pc.track(ih); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := pc.Get(key(7)); !c.Ok || c.Complete {
+		t.Fatalf("tracked torrent, unset piece: %+v", c)
+	}
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := pc.Set(key(i), i%2 == 0); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	db.Close()
+
+	db = openDB(t, path)
+	defer db.Close()
+	pc = &completion{db: db}
+	for i := range 50 {
+		if c, _ := pc.Get(key(i)); !c.Ok || c.Complete != (i%2 == 0) {
+			t.Errorf("piece %d after reopen: %+v", i, c)
+		}
+	}
+	if v := pc.verified(ih, 4); !v[0] || v[1] || !v[2] || v[3] {
+		t.Errorf("verified = %v", v)
+	}
+	db.Update(func(tx *storage.Tx) error { return forgetCompletion(tx, ih.HexString()) })
+	if c, _ := pc.Get(key(0)); c.Ok {
+		t.Errorf("forgotten torrent still known: %+v", c)
+	}
+}
+
+// A published file's store serves nothing once the file changed, and says so.
+func TestPublishedStoreRefusesChangedFile(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, filepath.Join(dir, "shoal.db"))
+	defer db.Close()
+	path := filepath.Join(dir, "f.bin")
+	data := writeFile(t, path, 40_000, 30)
+	fi, _ := os.Stat(path)
+	faults := make(chan error, 10)
+	s := &fileStore{
+		pc:     &completion{db: db},
+		layout: publishedLayout(path),
+		sigs:   []fileSig{sigOf(fi)},
+		fault:  func(err error) { faults <- err },
+	}
+	info := &metainfo.Info{Name: "f.bin", PieceLength: 16 << 10, Length: int64(len(data)), Pieces: make([]byte, 3*20)}
+	ti, err := s.OpenTorrent(context.Background(), info, metainfo.Hash{9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ti.Close()
+	p := ti.Piece(info.Piece(1))
+	buf := make([]byte, 16<<10)
+	if n, err := p.ReadAt(buf, 0); n != len(buf) || err != nil || string(buf) != string(data[16<<10:32<<10]) {
+		t.Fatalf("ReadAt = %d, %v", n, err)
+	}
+	if _, err := p.WriteAt(buf, 0); err == nil {
+		t.Error("a published store accepted a write")
+	}
+	// Edited in place: same size, new mtime.
+	f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+	f.WriteAt([]byte{1, 2, 3}, 20_000)
+	f.Close()
+	later := time.Now().Add(time.Second)
+	os.Chtimes(path, later, later)
+	if n, err := p.ReadAt(buf, 0); !errors.Is(err, errChanged) || n != 0 {
+		t.Errorf("ReadAt after edit = %d, %v; want errChanged", n, err)
+	}
+	select {
+	case err := <-faults:
+		if !errors.Is(err, errChanged) {
+			t.Errorf("fault = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no fault reported")
+	}
+	if c := p.Completion(); c.Complete {
+		t.Error("a changed file's piece is complete")
+	}
+}
+
+// A download's store writes where the torrent says, never outside its dir.
+func TestDownloadStoreLayout(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, filepath.Join(dir, "shoal.db"))
+	defer db.Close()
+	out := filepath.Join(dir, "out")
+	s := &fileStore{pc: &completion{db: db}, layout: downloadLayout(out)}
+	info := &metainfo.Info{Name: "pack", PieceLength: 16 << 10, Pieces: make([]byte, 20), Files: []metainfo.FileInfo{
+		{Path: []string{"a.txt"}, Length: 5},
+		{Path: []string{"empty"}, Length: 0},
+		{Path: []string{"sub", "b.txt"}, Length: 7},
+	}}
+	ih := metainfo.Hash{7}
+	ti, err := s.OpenTorrent(context.Background(), info, ih)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.pc.known(ih) {
+		t.Error("a torrent with no data on disk is not tracked as known-incomplete")
+	}
+	p := ti.Piece(info.Piece(0))
+	if n, err := p.ReadAt(make([]byte, 12), 0); n != 0 || err != io.EOF {
+		t.Errorf("ReadAt before any write = %d, %v", n, err)
+	}
+	if n, err := p.WriteAt([]byte("hello, world"), 0); n != 12 || err != nil {
+		t.Fatalf("WriteAt = %d, %v", n, err)
+	}
+	if err := p.MarkComplete(); err != nil {
+		t.Fatal(err)
+	}
+	ti.Close()
+	for name, want := range map[string]string{"a.txt": "hello", "empty": "", "sub/b.txt": ", world"} {
+		got, err := os.ReadFile(filepath.Join(out, "pack", name))
+		if err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v", name, got, err)
+		}
+	}
+	if c := p.Completion(); !c.Ok || !c.Complete {
+		t.Errorf("completion = %+v", c)
+	}
+	os.Remove(filepath.Join(out, "pack", "sub", "b.txt"))
+	if c := p.Completion(); c.Complete {
+		t.Error("a piece whose file is gone is complete")
+	}
+
+	for _, bad := range []*metainfo.Info{
+		{Name: "..", Length: 1},
+		{Name: "x", Files: []metainfo.FileInfo{{Path: []string{"..", "y"}, Length: 1}}},
+		{Name: "x", Files: []metainfo.FileInfo{{Path: []string{"a/../../y"}, Length: 1}}},
+	} {
+		if _, err := s.OpenTorrent(context.Background(), bad, metainfo.Hash{8}); err == nil {
+			t.Errorf("layout accepted %+v", bad)
+		}
+	}
+}
