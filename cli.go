@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,18 +37,30 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // command is one sub-command.
 type command struct {
 	name, args, summary string
-	nargs               int // exact number of positional arguments
+	nargs               int // exact number of positional arguments; -1 = 0 or 1
 	run                 func(ctx context.Context, g *globals, args []string) error
+	// flags adds the command's own flags; a global flag of the same name
+	// is then left out (ls --network is a switch, not the network's name).
+	flags func(fs *flag.FlagSet, g *globals)
 }
 
 func commands() []command {
 	return []command{
-		{"node", "", "run a node headless (no window)", 0, runNode},
-		{"status", "", "show the running node's status", 0, runStatus},
-		{"login", "", "print a one-time login link for the web client", 0, runLogin},
-		{"backup", "FILE", "write a consistent copy of the node's database to FILE", 1, runBackup},
-		{"version", "", "print Shoal's version", 0, runVersion},
-		{"help", "", "show this help", 0, nil},
+		{"node", "", "run a node headless (no window)", 0, runNode, nil},
+		{"status", "", "show the running node's status", 0, runStatus, nil},
+		{"login", "", "print a one-time login link for the web client", 0, runLogin, nil},
+		{"publish", "PATH", "share a file or folder (--name NAME names the item); prints its magnet last", 1, runPublish, nil},
+		{"get", "MAGNET|INFOHASH|NAME", "download an item (--out DIR, --no-wait) with a progress bar", 1, runGet, getFlags},
+		{"ls", "[QUERY]", "list this node's items, or the network's with --network", -1, runLs, lsFlags},
+		{"peers", "", "list the network's members", 0, runPeers, nil},
+		{"pause", "INFOHASH", "pause an item", 1, itemAction("pause"), nil},
+		{"resume", "INFOHASH", "resume an item", 1, itemAction("resume"), nil},
+		{"pin", "INFOHASH", "keep an item out of cache eviction", 1, itemAction("pin"), nil},
+		{"unpin", "INFOHASH", "let an item be evicted again", 1, itemAction("unpin"), nil},
+		{"rm", "INFOHASH", "remove an item (--delete-data deletes its downloaded files too)", 1, runRm, rmFlags},
+		{"backup", "FILE", "write a consistent copy of the node's database to FILE", 1, runBackup, nil},
+		{"version", "", "print Shoal's version", 0, runVersion, nil},
+		{"help", "", "show this help", 0, nil, nil},
 	}
 }
 
@@ -59,7 +72,10 @@ type globals struct {
 	join                                         stringList
 	peerPort, torrentPort                        int
 	jsonOut                                      bool
-	set                                          map[string]bool // flags given on the command line
+	// command flags
+	out                              string
+	noWait, wholeNetwork, deleteData bool
+	set                              map[string]bool // flags given on the command line
 }
 
 type stringList []string
@@ -77,19 +93,27 @@ func defaultDataDir() string {
 	return "shoal-data"
 }
 
-func (g *globals) flagSet(name string) *flag.FlagSet {
+func (g *globals) flagSet(name string, own func(*flag.FlagSet, *globals)) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&g.data, "data", defaultDataDir(), "the node's data dir")
-	fs.StringVar(&g.name, "name", "", "the node's name in the group (NAME.shoal.)")
-	fs.StringVar(&g.bind, "bind", "", "IP address the peer-facing services listen on")
-	fs.StringVar(&g.ui, "ui", "", "HOST:PORT of the web client and control API")
-	fs.StringVar(&g.network, "network", "", "the group to belong to")
+	if own != nil {
+		own(fs, g)
+	}
+	str := func(p *string, name, value, usage string) {
+		if fs.Lookup(name) == nil {
+			fs.StringVar(p, name, value, usage)
+		}
+	}
+	str(&g.data, "data", defaultDataDir(), "the node's data dir")
+	str(&g.name, "name", "", "the node's name in the group (NAME.shoal.); with publish, the item's name")
+	str(&g.bind, "bind", "", "IP address the peer-facing services listen on")
+	str(&g.ui, "ui", "", "HOST:PORT of the web client and control API")
+	str(&g.network, "network", "", "the group to belong to")
 	fs.Var(&g.join, "join", "HOST:PORT of a member's peer API to join through (repeatable)")
 	fs.IntVar(&g.peerPort, "peer-port", 0, "port of the peer API and gateway (0 = a free one)")
 	fs.IntVar(&g.torrentPort, "bittorrent-port", 0, "port of BitTorrent and the DHT (0 = a free one)")
-	fs.StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error")
-	fs.StringVar(&g.api, "api", "", "URL of a running node's control API (default: found through --data)")
+	str(&g.logLevel, "log-level", "", "debug, info, warn or error")
+	str(&g.api, "api", "", "URL of a running node's control API (default: found through --data)")
 	fs.BoolVar(&g.jsonOut, "json", false, "print JSON instead of text")
 	return fs
 }
@@ -133,7 +157,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
-	fs := g.flagSet("shoal " + name)
+	var own func(*flag.FlagSet, *globals)
+	if cmd != nil {
+		own = cmd.flags
+	}
+	fs := g.flagSet("shoal "+name, own)
 	pos, err := parse(fs, args)
 	if errors.Is(err, flag.ErrHelp) || name == "help" {
 		usage(stdout)
@@ -156,7 +184,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		} else {
 			err = runNode(ctx, g, nil)
 		}
-	} else if len(pos) != cmd.nargs {
+	} else if len(pos) != cmd.nargs && !(cmd.nargs == -1 && len(pos) <= 1) {
 		err = usagef("'shoal %s' takes %s", cmd.name, argsText(*cmd))
 	} else {
 		err = cmd.run(ctx, g, pos)
@@ -175,8 +203,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func argsText(c command) string {
-	if c.args == "" {
+	switch {
+	case c.args == "":
 		return "no arguments"
+	case c.nargs == -1:
+		return "at most one argument: " + c.args
 	}
 	return "one argument: " + c.args
 }
@@ -193,9 +224,13 @@ func usage(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w, "\nFlags (before or after the arguments, on every command):")
 	var g globals
-	fs := g.flagSet("")
+	fs := g.flagSet("", nil)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
+	fmt.Fprintln(w, "\nCommand flags:")
+	fmt.Fprintln(w, "  get:  --out DIR (where to save), --no-wait (queue and return)")
+	fmt.Fprintln(w, "  ls:   --network (the whole network's catalog, not this node's)")
+	fmt.Fprintln(w, "  rm:   --delete-data (delete the downloaded files too)")
 }
 
 // nodeOptions turns the flags into node options; flags override shoal.toml.
@@ -279,7 +314,12 @@ func (g *globals) dial() (*client, error) {
 
 // do sends a request and decodes a JSON answer into out (if not nil).
 func (c *client) do(ctx context.Context, method, path string, out any) error {
-	resp, err := c.send(ctx, method, path)
+	return c.doJSON(ctx, method, path, nil, out)
+}
+
+// doJSON is do with a JSON request body (if body is not nil).
+func (c *client) doJSON(ctx context.Context, method, path string, body, out any) error {
+	resp, err := c.send(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
@@ -293,12 +333,23 @@ func (c *client) do(ctx context.Context, method, path string, out any) error {
 	return nil
 }
 
-func (c *client) send(ctx context.Context, method, path string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+func (c *client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, fmt.Errorf("bad API URL %q: %w", c.base, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the node at %s (is it running?): %w", c.base, errors.Unwrap(err))
@@ -377,7 +428,7 @@ func runBackup(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.send(ctx, http.MethodGet, "/api/v1/backup")
+	resp, err := c.send(ctx, http.MethodGet, "/api/v1/backup", nil)
 	if err != nil {
 		return err
 	}

@@ -93,6 +93,14 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		cfg.Publish = func(string, any) {}
 	}
 	c := &CDN{cfg: cfg}
+	publish := cfg.Publish
+	cfg.Publish = func(typ string, data any) {
+		publish(typ, data)
+		if st, ok := data.(engine.Status); ok && typ == engine.EventComplete {
+			c.holdsCopy(st)
+		}
+	}
+	c.cfg = cfg
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -297,6 +305,22 @@ func (c *CDN) findPeers(_ context.Context, infohash string) []netip.AddrPort {
 		}
 	}
 	return append(first, rest...)
+}
+
+// holdsCopy lists a completed download in this node's catalog, so the
+// network knows one more member holds a complete copy.
+func (c *CDN) holdsCopy(st engine.Status) {
+	cat := c.cat.Load()
+	if cat == nil {
+		return
+	}
+	it := catalogItem(st.Item, "")
+	if e, ok := cat.Get(st.InfoHash); ok {
+		it = e.Item // keep the publisher's description
+	}
+	if err := cat.AddLocal(it); err != nil {
+		c.cfg.Log.Warn("catalog: listing a completed download failed", "infohash", st.InfoHash, "err", err)
+	}
 }
 
 // Publish shares a file or folder and lists it in the catalog.
