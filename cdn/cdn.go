@@ -346,6 +346,9 @@ func (c *CDN) Remove(infohash string, withData bool) error {
 	return nil
 }
 
+// ErrUnknownName is returned by Resolve for a name the catalog lacks.
+var ErrUnknownName = errors.New("cdn: unknown name")
+
 // Resolve turns what a user typed — a magnet, an infohash or an item's name
 // in the network catalog — into something the engine fetches.
 func (c *CDN) Resolve(spec string) (string, error) {
@@ -363,7 +366,7 @@ func (c *CDN) Resolve(spec string) (string, error) {
 	}
 	switch len(found) {
 	case 0:
-		return "", fmt.Errorf("cdn: no item named %q in the network's catalog", spec)
+		return "", fmt.Errorf("%w: no item named %q in the network's catalog", ErrUnknownName, spec)
 	case 1:
 		if found[0].Item.Magnet != "" {
 			return found[0].Item.Magnet, nil

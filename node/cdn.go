@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/shoal-p2p/shoal/cdn"
+	"github.com/shoal-p2p/shoal/cdn/catalog"
 	"github.com/shoal-p2p/shoal/cdn/engine"
+	"github.com/shoal-p2p/shoal/cdn/membership"
 )
 
 // startCDN starts the BitTorrent engine, membership, catalog and tracker
@@ -124,12 +126,106 @@ func (a *controlAPI) postPublish(w http.ResponseWriter, r *http.Request) {
 	enc.Encode(map[string]any{"item": it})
 }
 
+// Items are this node's items: published, downloaded and cached.
+func (n *Node) Items() []engine.Status { return n.cdn.Engine.List() }
+
+// Item is one item's status.
+func (n *Node) Item(infohash string) (engine.Status, error) { return n.cdn.Engine.Status(infohash) }
+
+// Fetch starts downloading spec — a magnet, an infohash or the name of an
+// item in the network's catalog — into outDir ("" = the node's content folder).
+func (n *Node) Fetch(ctx context.Context, spec, outDir string) (engine.Status, error) {
+	resolved, err := n.cdn.Resolve(strings.TrimSpace(spec))
+	if err != nil {
+		return engine.Status{}, err
+	}
+	d, err := n.cdn.Engine.Fetch(ctx, resolved, outDir)
+	if err != nil {
+		return engine.Status{}, err
+	}
+	return d.Status()
+}
+
+// Item actions.
+const (
+	ActionPause  = "pause"
+	ActionResume = "resume"
+	ActionPin    = "pin"
+	ActionUnpin  = "unpin"
+)
+
+// ItemAction pauses, resumes, pins or unpins an item.
+func (n *Node) ItemAction(infohash, action string) (engine.Status, error) {
+	e := n.cdn.Engine
+	var err error
+	switch action {
+	case ActionPause:
+		err = e.Pause(infohash)
+	case ActionResume:
+		err = e.Resume(infohash)
+	case ActionPin:
+		err = e.Pin(infohash)
+	case ActionUnpin:
+		err = e.Unpin(infohash)
+	default:
+		return engine.Status{}, fmt.Errorf("%w: no action %q: pause, resume, pin or unpin", errNoRoute, action)
+	}
+	if err != nil {
+		return engine.Status{}, err
+	}
+	return e.Status(infohash)
+}
+
+var errNoRoute = errors.New("node: not found")
+
+// RemoveItem stops sharing an item; withData deletes downloaded files too
+// (never a published item's own files).
+func (n *Node) RemoveItem(infohash string, withData bool) error {
+	return n.cdn.Remove(infohash, withData)
+}
+
+// Catalog is the network's catalog, searched by query when it is not empty.
+func (n *Node) Catalog(query string) []catalog.Entry {
+	if query != "" {
+		return n.cdn.Catalog.Search(query)
+	}
+	return n.cdn.Catalog.Network()
+}
+
+// LocalCatalog is what this node offers the network.
+func (n *Node) LocalCatalog() []catalog.Item { return n.cdn.Catalog.Local() }
+
+// Members are the network's members as this node sees them, itself included.
+func (n *Node) Members() []membership.Member { return n.cdn.Members.Members() }
+
+// NetworkStats are the swarm's figures for the Network area.
+type NetworkStats struct {
+	DHTNodes   []netip.AddrPort `json:"dht_nodes"`
+	UpRate     int64            `json:"up_rate"`
+	DownRate   int64            `json:"down_rate"`
+	CacheUsed  int64            `json:"cache_used"`
+	CacheQuota int64            `json:"cache_quota"`
+	PeerAPI    string           `json:"peer_api"`
+}
+
+// Network reports the DHT's nodes, the total rates and the cache.
+func (n *Node) Network() NetworkStats {
+	e := n.cdn.Engine
+	st := NetworkStats{DHTNodes: e.DHTNodes(), PeerAPI: n.cdn.PeerAddr()}
+	for _, it := range e.List() {
+		st.UpRate += it.UpRate
+		st.DownRate += it.DownRate
+	}
+	st.CacheUsed, st.CacheQuota = e.CacheUsage()
+	return st
+}
+
 func (a *controlAPI) getItems(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.n.cdn.Engine.List())
+	writeJSON(w, http.StatusOK, a.n.Items())
 }
 
 func (a *controlAPI) getItem(w http.ResponseWriter, r *http.Request) {
-	st, err := a.n.cdn.Engine.Status(r.PathValue("ih"))
+	st, err := a.n.Item(r.PathValue("ih"))
 	if err != nil {
 		writeError(w, statusFor(err), err)
 		return
@@ -147,17 +243,8 @@ func (a *controlAPI) postItems(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	spec, err := a.n.cdn.Resolve(strings.TrimSpace(req.Spec))
-	if err != nil {
-		writeError(w, http.StatusNotFound, err)
-		return
-	}
-	d, err := a.n.cdn.Engine.Fetch(r.Context(), spec, req.OutDir)
-	if err != nil {
-		writeError(w, statusFor(err), err)
-		return
-	}
-	st, err := d.Status()
+	// The download outlives the request.
+	st, err := a.n.Fetch(context.WithoutCancel(r.Context()), req.Spec, req.OutDir)
 	if err != nil {
 		writeError(w, statusFor(err), err)
 		return
@@ -166,93 +253,48 @@ func (a *controlAPI) postItems(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *controlAPI) postItemAction(w http.ResponseWriter, r *http.Request) {
-	ih := r.PathValue("ih")
-	e := a.n.cdn.Engine
-	var err error
-	switch r.PathValue("action") {
-	case "pause":
-		err = e.Pause(ih)
-	case "resume":
-		err = e.Resume(ih)
-	case "pin":
-		err = e.Pin(ih)
-	case "unpin":
-		err = e.Unpin(ih)
-	default:
-		writeError(w, http.StatusNotFound, fmt.Errorf("no action %q: pause, resume, pin or unpin", r.PathValue("action")))
-		return
-	}
+	st, err := a.n.ItemAction(r.PathValue("ih"), r.PathValue("action"))
 	if err != nil {
 		writeError(w, statusFor(err), err)
 		return
 	}
-	a.getItem(w, r)
+	writeJSON(w, http.StatusOK, st)
 }
 
 // deleteItem removes an item; ?data=1 deletes its files too (never a
 // published item's own files).
 func (a *controlAPI) deleteItem(w http.ResponseWriter, r *http.Request) {
 	withData := r.URL.Query().Get("data") == "1" || r.URL.Query().Get("data") == "true"
-	if err := a.n.cdn.Remove(r.PathValue("ih"), withData); err != nil {
+	if err := a.n.RemoveItem(r.PathValue("ih"), withData); err != nil {
 		writeError(w, statusFor(err), err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"removed": true})
 }
 
-// getCatalog lists the network's catalog (?scope=local for this node's),
-// searched with ?q=.
+// getCatalog lists the network's catalog (?scope=local for this node's
+// own offer), searched with ?q=.
 func (a *controlAPI) getCatalog(w http.ResponseWriter, r *http.Request) {
-	c := a.n.cdn.Catalog
 	q := r.URL.Query().Get("q")
 	if r.URL.Query().Get("scope") == "local" {
-		items := c.Local()
-		if q != "" {
-			ids := map[string]bool{}
-			for _, e := range c.Search(q) {
-				ids[e.Item.InfoHash] = true
-			}
-			kept := items[:0]
-			for _, it := range items {
-				if ids[it.InfoHash] {
-					kept = append(kept, it)
-				}
-			}
-			items = kept
-		}
-		writeJSON(w, http.StatusOK, items)
+		writeJSON(w, http.StatusOK, a.n.LocalCatalog())
 		return
 	}
-	if q != "" {
-		writeJSON(w, http.StatusOK, c.Search(q))
-		return
-	}
-	writeJSON(w, http.StatusOK, c.Network())
+	writeJSON(w, http.StatusOK, a.n.Catalog(q))
 }
 
 func (a *controlAPI) getMembers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.n.cdn.Members.Members())
+	writeJSON(w, http.StatusOK, a.n.Members())
 }
 
-// getNetwork reports the swarm: DHT nodes, rates and the cache.
 func (a *controlAPI) getNetwork(w http.ResponseWriter, r *http.Request) {
-	e := a.n.cdn.Engine
-	var up, down int64
-	for _, st := range e.List() {
-		up += st.UpRate
-		down += st.DownRate
-	}
-	used, quota := e.CacheUsage()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"dht_nodes": e.DHTNodes(), "up_rate": up, "down_rate": down,
-		"cache_used": used, "cache_quota": quota, "peer_api": a.n.cdn.PeerAddr(),
-	})
+	writeJSON(w, http.StatusOK, a.n.Network())
 }
 
 // statusFor maps engine errors to HTTP statuses.
 func statusFor(err error) int {
 	switch {
-	case errors.Is(err, engine.ErrNotFound):
+	case errors.Is(err, engine.ErrNotFound), errors.Is(err, errNoRoute), errors.Is(err, cdn.ErrUnknownName):
 		return http.StatusNotFound
 	case errors.Is(err, engine.ErrBadInput):
 		return http.StatusBadRequest

@@ -34,7 +34,7 @@ func startNode(t *testing.T, dir string) *Node {
 }
 
 func TestLifecycleKeepsIdentityAndConfig(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir := t.TempDir()
 
 	n, err := Start(context.Background(), testOptions(dir))
