@@ -37,7 +37,7 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // command is one sub-command.
 type command struct {
 	name, args, summary string
-	nargs               int // exact number of positional arguments; -1 = 0 or 1
+	nargs               int // exact number of positional arguments; -1 = 0 or 1; -2 = any
 	run                 func(ctx context.Context, g *globals, args []string) error
 	// flags adds the command's own flags; a global flag of the same name
 	// is then left out (ls --network is a switch, not the network's name).
@@ -58,6 +58,7 @@ func commands() []command {
 		{"pin", "INFOHASH", "keep an item out of cache eviction", 1, itemAction("pin"), nil},
 		{"unpin", "INFOHASH", "let an item be evicted again", 1, itemAction("unpin"), nil},
 		{"rm", "INFOHASH", "remove an item (--delete-data deletes its downloaded files too)", 1, runRm, rmFlags},
+		{"dns", "query NAME [TYPE] | records | set NAME TYPE VALUE | rm NAME TYPE", "look up names (--server HOST:PORT asks another server); list, add (--ttl S) and remove your own records", -2, runDNS, dnsFlags},
 		{"backup", "FILE", "write a consistent copy of the node's database to FILE", 1, runBackup, nil},
 		{"version", "", "print Shoal's version", 0, runVersion, nil},
 		{"help", "", "show this help", 0, nil, nil},
@@ -70,10 +71,11 @@ type globals struct {
 
 	data, name, bind, ui, network, api, logLevel string
 	join                                         stringList
-	peerPort, torrentPort                        int
+	peerPort, torrentPort, dnsPort               int
 	jsonOut                                      bool
 	// command flags
-	out                              string
+	out, server                      string
+	ttl                              uint
 	noWait, wholeNetwork, deleteData bool
 	set                              map[string]bool // flags given on the command line
 }
@@ -112,6 +114,7 @@ func (g *globals) flagSet(name string, own func(*flag.FlagSet, *globals)) *flag.
 	fs.Var(&g.join, "join", "HOST:PORT of a member's peer API to join through (repeatable)")
 	fs.IntVar(&g.peerPort, "peer-port", 0, "port of the peer API and gateway (0 = a free one)")
 	fs.IntVar(&g.torrentPort, "bittorrent-port", 0, "port of BitTorrent and the DHT (0 = a free one)")
+	fs.IntVar(&g.dnsPort, "dns-port", 0, "port of the DNS server, UDP and TCP (0 = a free one)")
 	str(&g.logLevel, "log-level", "", "debug, info, warn or error")
 	str(&g.api, "api", "", "URL of a running node's control API (default: found through --data)")
 	fs.BoolVar(&g.jsonOut, "json", false, "print JSON instead of text")
@@ -184,7 +187,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		} else {
 			err = runNode(ctx, g, nil)
 		}
-	} else if len(pos) != cmd.nargs && !(cmd.nargs == -1 && len(pos) <= 1) {
+	} else if len(pos) != cmd.nargs && !(cmd.nargs == -1 && len(pos) <= 1) && cmd.nargs != -2 {
 		err = usagef("'shoal %s' takes %s", cmd.name, argsText(*cmd))
 	} else {
 		err = cmd.run(ctx, g, pos)
@@ -231,6 +234,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "  get:  --out DIR (where to save), --no-wait (queue and return)")
 	fmt.Fprintln(w, "  ls:   --network (the whole network's catalog, not this node's)")
 	fmt.Fprintln(w, "  rm:   --delete-data (delete the downloaded files too)")
+	fmt.Fprintln(w, "  dns:  --server HOST:PORT (query that server directly), --ttl SECONDS (for set)")
 }
 
 // nodeOptions turns the flags into node options; flags override shoal.toml.
@@ -259,6 +263,9 @@ func (g *globals) nodeOptions() node.Options {
 			}
 			if g.set["bittorrent-port"] {
 				c.Ports.BitTorrent = g.torrentPort
+			}
+			if g.set["dns-port"] {
+				c.Ports.DNS = g.dnsPort
 			}
 			if g.set["log-level"] {
 				c.Log.Level = g.logLevel

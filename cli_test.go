@@ -28,7 +28,7 @@ func startCLINode(t *testing.T, dir string, extra ...string) *bytes.Buffer {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan int)
-	args := append([]string{"node", "--data", dir, "--ui", "127.0.0.1:0", "--peer-port", "0", "--bittorrent-port", "0"}, extra...)
+	args := append([]string{"node", "--data", dir, "--ui", "127.0.0.1:0", "--peer-port", "0", "--bittorrent-port", "0", "--dns-port", "0"}, extra...)
 	go func() { done <- run(ctx, args, &out, &out) }()
 	t.Cleanup(func() {
 		cancel()
@@ -129,7 +129,7 @@ func TestBackupWithoutARunningNode(t *testing.T) {
 	var out syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"node", "--data", dir, "--ui", "127.0.0.1:0"}, &out, &out)
+		done <- run(ctx, []string{"node", "--data", dir, "--ui", "127.0.0.1:0", "--peer-port", "0", "--bittorrent-port", "0", "--dns-port", "0"}, &out, &out)
 	}()
 	for !strings.Contains(out.String(), "login?code=") {
 		time.Sleep(20 * time.Millisecond)

@@ -296,7 +296,7 @@ func statusFor(err error) int {
 	switch {
 	case errors.Is(err, engine.ErrNotFound), errors.Is(err, errNoRoute), errors.Is(err, cdn.ErrUnknownName):
 		return http.StatusNotFound
-	case errors.Is(err, engine.ErrBadInput):
+	case errors.Is(err, engine.ErrBadInput), errors.Is(err, errBadRecord):
 		return http.StatusBadRequest
 	case errors.Is(err, engine.ErrClosed):
 		return http.StatusServiceUnavailable

@@ -26,6 +26,7 @@ func startMember(t *testing.T, name, bind string, join ...string) *Node {
 		c.Name, c.Bind, c.Join = name, bind, join
 		c.UI.Address = "127.0.0.1:0"
 		c.Ports = Ports{}
+		c.DNS.Upstreams = []string{"127.0.0.1:1"} // tests never ask a real resolver
 	}})
 	if err != nil {
 		t.Fatal(err)

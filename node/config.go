@@ -32,7 +32,23 @@ type Config struct {
 	// Ports of the peer-facing services on Bind; 0 picks a free one.
 	Ports Ports     `toml:"ports" json:"ports"`
 	CDN   CDNConfig `toml:"cdn" json:"cdn"`
+	DNS   DNSConfig `toml:"dns" json:"dns"`
 	Log   LogConfig `toml:"log" json:"log"`
+}
+
+// DNSConfig sets up the node's DNS server and resolver.
+type DNSConfig struct {
+	// Zone is the group's zone, "shoal" by default: NAME.shoal. is a node.
+	Zone string `toml:"zone" json:"zone"`
+	// Mode resolves other names by "forward"ing to Upstreams or "iterative"ly
+	// from RootHints.
+	Mode      string   `toml:"mode" json:"mode"`
+	Upstreams []string `toml:"upstreams" json:"upstreams"`
+	RootHints []string `toml:"root_hints" json:"root_hints"`
+	// AllowRecursion are the client networks offered recursion and the cache.
+	AllowRecursion []string `toml:"allow_recursion" json:"allow_recursion"`
+	// RateLimit is responses per second per client prefix over UDP; 0 = off.
+	RateLimit int `toml:"rate_limit" json:"rate_limit"`
 }
 
 // CDNConfig tunes sharing: rate caps and the gateway cache's size.
@@ -53,6 +69,7 @@ type UIConfig struct {
 type Ports struct {
 	Peer       int `toml:"peer" json:"peer"`
 	BitTorrent int `toml:"bittorrent" json:"bittorrent"`
+	DNS        int `toml:"dns" json:"dns"`
 }
 
 // LogConfig sets the logs' verbosity.
@@ -68,9 +85,11 @@ func DefaultConfig() Config {
 		Bind:    "127.0.0.1",
 		Join:    []string{},
 		UI:      UIConfig{Address: "127.0.0.1:7480"},
-		Ports:   Ports{Peer: 7481, BitTorrent: 7482},
+		Ports:   Ports{Peer: 7481, BitTorrent: 7482, DNS: 7453},
 		CDN:     CDNConfig{CacheQuotaMiB: 10 << 10},
-		Log:     LogConfig{Level: "info"},
+		DNS: DNSConfig{Zone: "shoal", Mode: "forward", Upstreams: []string{}, RootHints: []string{},
+			AllowRecursion: []string{"127.0.0.0/8", "::1/128"}, RateLimit: 100},
+		Log: LogConfig{Level: "info"},
 	}
 }
 
@@ -114,7 +133,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("join %q: %w", j, err)
 		}
 	}
-	for name, p := range map[string]int{"ports.peer": c.Ports.Peer, "ports.bittorrent": c.Ports.BitTorrent} {
+	for name, p := range map[string]int{"ports.peer": c.Ports.Peer, "ports.bittorrent": c.Ports.BitTorrent, "ports.dns": c.Ports.DNS} {
 		if p < 0 || p > 65535 {
 			return fmt.Errorf("%s %d is not a port (0-65535, 0 picks a free one)", name, p)
 		}
@@ -125,10 +144,41 @@ func (c Config) Validate() error {
 	if c.CDN.CacheQuotaMiB < 1 {
 		return fmt.Errorf("cdn.cache_quota_mib %d must be at least 1", c.CDN.CacheQuotaMiB)
 	}
+	if err := c.DNS.validate(); err != nil {
+		return err
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log.level %q must be debug, info, warn or error", c.Log.Level)
+	}
+	return nil
+}
+
+func (d DNSConfig) validate() error {
+	if !labelRE.MatchString(d.Zone) {
+		return fmt.Errorf("dns.zone %q must be a DNS label", d.Zone)
+	}
+	if d.Mode != "forward" && d.Mode != "iterative" {
+		return fmt.Errorf("dns.mode %q must be forward or iterative", d.Mode)
+	}
+	for _, list := range [][]string{d.Upstreams, d.RootHints} {
+		for _, u := range list {
+			if _, err := netip.ParseAddr(u); err == nil {
+				continue
+			}
+			if _, err := netip.ParseAddrPort(u); err != nil {
+				return fmt.Errorf("dns: %q is not IP or IP:PORT", u)
+			}
+		}
+	}
+	for _, p := range d.AllowRecursion {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return fmt.Errorf("dns.allow_recursion: %q is not a network like 192.168.1.0/24", p)
+		}
+	}
+	if d.RateLimit < 0 {
+		return fmt.Errorf("dns.rate_limit %d must be 0 (off) or more", d.RateLimit)
 	}
 	return nil
 }
@@ -252,6 +302,7 @@ address = {{toml .UI.Address}}
 # the node advertises the ports it really bound.
 peer = {{.Ports.Peer}}
 bittorrent = {{.Ports.BitTorrent}}
+dns = {{.Ports.DNS}}
 
 [cdn]
 # Caps on BitTorrent upload and download in KiB/s; 0 means no cap. They
@@ -261,6 +312,20 @@ download_kib_s = {{.CDN.DownloadKiBs}}
 # How much content fetched for others (the gateway's cache) the node keeps,
 # in MiB; least recently used items go first. Pinned and published items stay.
 cache_quota_mib = {{.CDN.CacheQuotaMiB}}
+
+[dns]
+# The group's zone: the node called NAME answers as NAME.{{.DNS.Zone}}.
+zone = {{toml .DNS.Zone}}
+# Names outside the zone: "forward" them to the upstream servers (none
+# listed = those of /etc/resolv.conf), or resolve them "iterative"ly from the
+# root hints (none listed = the IANA root servers).
+mode = {{toml .DNS.Mode}}
+upstreams = {{toml .DNS.Upstreams}}
+root_hints = {{toml .DNS.RootHints}}
+# Clients offered recursion and the cache; others get REFUSED for outside names.
+allow_recursion = {{toml .DNS.AllowRecursion}}
+# Responses per second per client network over UDP, against amplification; 0 = off.
+rate_limit = {{.DNS.RateLimit}}
 
 [log]
 # debug, info, warn or error.

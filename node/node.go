@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/shoal-p2p/shoal/cdn"
 	"github.com/shoal-p2p/shoal/cdn/membership"
+	"github.com/shoal-p2p/shoal/naming"
 	"github.com/shoal-p2p/shoal/storage"
 )
 
@@ -64,6 +66,7 @@ type Node struct {
 	token    string
 	api      *controlAPI
 	cdn      *cdn.CDN
+	dns      *naming.Service
 	services []service // started, in start order
 
 	mu  sync.Mutex
@@ -139,6 +142,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 
 	if err := n.startCDN(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.startNaming(ctx); err != nil {
 		return nil, err
 	}
 	if err := n.startAPI(); err != nil {
@@ -268,6 +274,9 @@ func (n *Node) serviceList() []Service {
 			Service{Name: "dht", Proto: "udp", Address: bt},
 		)
 	}
+	if n.dns != nil {
+		out = append(out, Service{Name: "dns", Proto: "udp+tcp", Address: n.dns.Addr().String()})
+	}
 	return out
 }
 
@@ -302,6 +311,9 @@ func pendingRestart(running, next Config) []string {
 	}
 	if next.Ports != running.Ports {
 		restart = append(restart, "ports")
+	}
+	if !reflect.DeepEqual(next.DNS, running.DNS) {
+		restart = append(restart, "dns")
 	}
 	if next.CDN.CacheQuotaMiB != running.CDN.CacheQuotaMiB {
 		restart = append(restart, "cdn.cache_quota_mib")

@@ -20,6 +20,8 @@ func testOptions(dir string) Options {
 		c.UI.Address = "127.0.0.1:0"
 		c.Ports.Peer = 0
 		c.Ports.BitTorrent = 0
+		c.Ports.DNS = 0
+		c.DNS.Upstreams = []string{"127.0.0.1:1"} // tests never ask a real resolver
 	}}
 }
 

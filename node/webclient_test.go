@@ -36,6 +36,7 @@ func TestWebClient(t *testing.T) {
 			c.UI.Address = uiAddr
 			c.Ports.Peer = 0
 			c.Ports.BitTorrent = 0
+			c.Ports.DNS = 0
 			c.Name = "webtest"
 		}})
 		if err != nil {
