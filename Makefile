@@ -9,9 +9,11 @@ export CGO_ENABLED := 1
 
 BUILD_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev
 RUN_PKGS   := $(BUILD_PKGS) libgl1-mesa-dri
-TEST_PKGS  := $(RUN_PKGS) xvfb xauth x11-utils imagemagick chromium curl
+# aria2 and mktorrent: the real BitTorrent client and torrent maker of
+# `make interop` and `make bench`.
+TEST_PKGS  := $(RUN_PKGS) xvfb xauth x11-utils imagemagick chromium curl aria2 mktorrent dnsutils
 
-.PHONY: all build run test vet unit smoke deps-build deps-run deps-test bench clean
+.PHONY: all build run test vet unit smoke interop deps-build deps-run deps-test bench clean
 
 all: build
 
@@ -48,11 +50,17 @@ unit: deps-test
 smoke: deps-test build
 	bash .ci/smoke-gui.sh $(BIN)
 
-test: vet unit smoke
+# interop: aria2c downloads what a node publishes, a node downloads what
+# aria2c seeds (loopback, under two minutes).
+interop: deps-test build
+	bash .ci/interop.sh $(BIN)
+
+test: vet unit smoke interop
 
 bench: deps-test build
 	$(call ensure,syncthing)
 	bash .ci/bench-node.sh $(BIN)
+	GO=$(GO) bash .ci/bench-cdn.sh $(BIN)
 
 clean:
 	rm -rf bin

@@ -7,12 +7,14 @@ package cdn
 
 import (
 	"context"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -346,14 +348,25 @@ func (c *CDN) Remove(infohash string, withData bool) error {
 	return nil
 }
 
-// ErrUnknownName is returned by Resolve for a name the catalog lacks.
-var ErrUnknownName = errors.New("cdn: unknown name")
+// Errors of Resolve: a name the catalog lacks, or one that several items share.
+var (
+	ErrUnknownName   = errors.New("cdn: unknown name")
+	ErrAmbiguousName = errors.New("cdn: ambiguous name")
+)
+
+func isBase32(s string) bool {
+	_, err := base32.StdEncoding.DecodeString(strings.ToUpper(s))
+	return err == nil
+}
 
 // Resolve turns what a user typed — a magnet, an infohash or an item's name
 // in the network catalog — into something the engine fetches.
 func (c *CDN) Resolve(spec string) (string, error) {
 	if ih, err := catalog.ParseInfoHash(spec); err == nil {
 		return ih, nil
+	}
+	if len(spec) == 32 && isBase32(spec) { // the base32 form of an infohash
+		return spec, nil
 	}
 	if len(spec) > 8 && spec[:8] == "magnet:?" {
 		return spec, nil
@@ -373,7 +386,7 @@ func (c *CDN) Resolve(spec string) (string, error) {
 		}
 		return found[0].Item.InfoHash, nil
 	default:
-		return "", fmt.Errorf("cdn: %d items are named %q; give the infohash", len(found), spec)
+		return "", fmt.Errorf("%w: %d items are named %q; give the infohash", ErrAmbiguousName, len(found), spec)
 	}
 }
 

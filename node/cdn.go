@@ -111,7 +111,7 @@ func (a *controlAPI) postPublish(w http.ResponseWriter, r *http.Request) {
 	flusher, _ := w.(http.Flusher)
 	last := time.Time{}
 	it, err := a.n.Publish(r.Context(), req.Path, req.Name, func(done, total int64) {
-		if now := time.Now(); now.Sub(last) > 100*time.Millisecond {
+		if now := time.Now(); now.Sub(last) > 100*time.Millisecond || done == total {
 			last = now
 			enc.Encode(map[string]int64{"done": done, "total": total})
 			if flusher != nil {
@@ -298,6 +298,8 @@ func statusFor(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, engine.ErrBadInput), errors.Is(err, errBadRecord):
 		return http.StatusBadRequest
+	case errors.Is(err, cdn.ErrAmbiguousName):
+		return http.StatusConflict
 	case errors.Is(err, engine.ErrClosed):
 		return http.StatusServiceUnavailable
 	}

@@ -57,8 +57,76 @@ async function request(method, path, body) {
   return data;
 }
 
+// errorFrom makes the ApiError of a failed response, calling the
+// unauthorized hook on 401.
+async function errorFrom(res) {
+  let data = null;
+  try {
+    data = JSON.parse(await res.text());
+  } catch {
+    data = null;
+  }
+  const err = new ApiError(res.status, data?.error ?? `${res.status} ${res.statusText}`.trim());
+  if (res.status === 401) unauthorized(err);
+  return err;
+}
+
+// ndjson POSTs body to path and calls onLine with each JSON line of the
+// answer as it arrives (application/x-ndjson, as POST /api/v1/publish
+// streams its progress). It resolves with the last line.
+async function ndjson(path, body, onLine) {
+  let res;
+  try {
+    res = await fetch(path, {
+      method: 'POST',
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { Accept: 'application/x-ndjson, application/json', 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'cannot reach the node');
+  }
+  if (!res.ok) throw await errorFrom(res);
+  if (!res.body) throw new ApiError(0, 'the node sent no answer');
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  let last = null;
+  const take = (line) => {
+    if (!line.trim()) return;
+    let v;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      return;
+    }
+    last = v;
+    onLine(v);
+  };
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        take(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    }
+  } catch {
+    throw new ApiError(0, 'the connection to the node broke off');
+  }
+  take(buf);
+  return last;
+}
+
 export const api = {
   get: (path) => request('GET', path),
   put: (path, body) => request('PUT', path, body),
   post: (path, body = {}) => request('POST', path, body),
+  // del sends DELETE; the body is empty JSON, which cookie sessions need
+  // for every state-changing request.
+  del: (path) => request('DELETE', path, {}),
+  ndjson,
 };

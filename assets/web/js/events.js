@@ -3,7 +3,16 @@
 // type and data as JSON, so events that the node gains later are visible
 // before they get a view: a new type is one more entry in `views`.
 
-import { compactJSON } from './format.js';
+import { bytes, compactJSON } from './format.js';
+
+// Progress ticks: several a second while anything moves. They drive the
+// progress bars of the Library; the event log leaves them out.
+const progressTypes = new Set(['cdn.progress', 'cdn.publish.progress']);
+
+// isProgress says whether an event type is a progress tick.
+export function isProgress(type) {
+  return progressTypes.has(type);
+}
 
 const views = {
   log: (d) => ({
@@ -25,6 +34,44 @@ const views = {
       name: d.settings?.name,
       restart_required: d.restart_required?.length ? d.restart_required.join(', ') : 'nothing',
     },
+  }),
+  'cdn.complete': (d) => ({
+    badge: 'cdn',
+    text: `Complete: ${d.name || d.infohash}`,
+    attrs: { size: bytes(d.size), infohash: d.infohash },
+  }),
+  'cdn.missing': (d) => ({
+    badge: 'cdn',
+    level: 'warn',
+    text: `Published files missing: ${d.name || d.infohash}`,
+    attrs: { error: d.error, path: d.path },
+  }),
+  'cdn.evicted': (d) => ({
+    badge: 'cdn',
+    text: `Evicted from the cache: ${d.name || d.infohash}`,
+    attrs: { size: bytes(d.size), infohash: d.infohash },
+  }),
+  'cdn.member': (d) => ({
+    badge: 'member',
+    level: d.state === 'down' ? 'warn' : 'info',
+    text: `${d.display_name || d.record?.name} is ${d.state}${d.self ? ' (this node)' : ''}`,
+    attrs: { id: d.record?.id, addresses: d.record?.addresses?.join(' ') },
+  }),
+  'cdn.catalog': (d) => ({
+    badge: 'catalog',
+    text: 'A member\u2019s catalog changed',
+    attrs: { node: d.node },
+  }),
+  'cdn.progress': (d) => ({
+    badge: 'cdn',
+    level: 'debug',
+    text: Array.isArray(d) && d.length ? `${d.length} item${d.length === 1 ? '' : 's'} moving` : 'Transfers idle',
+  }),
+  'cdn.publish.progress': (d) => ({
+    badge: 'publish',
+    level: 'debug',
+    text: `Hashing ${d.path}`,
+    attrs: { done: bytes(d.done), total: bytes(d.total) },
   }),
 };
 

@@ -41,3 +41,56 @@ export function compactJSON(value, max = 400) {
   s ??= '';
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
+
+const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+// bytes formats a size in binary units: "512 B", "1.5 KiB", "3.00 MiB".
+export function bytes(n) {
+  let v = Number(n) || 0;
+  let u = 0;
+  while (Math.abs(v) >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  if (u === 0) return `${Math.round(v)} B`;
+  const digits = Math.abs(v) < 10 ? 2 : Math.abs(v) < 100 ? 1 : 0;
+  return `${v.toFixed(digits)} ${units[u]}`;
+}
+
+// rate formats bytes per second.
+export function rate(n) {
+  return `${bytes(n)}/s`;
+}
+
+// isZeroTime says whether an RFC 3339 time is Go's zero time (never).
+export function isZeroTime(rfc3339) {
+  const t = Date.parse(rfc3339);
+  return !rfc3339 || Number.isNaN(t) || t <= Date.parse('0001-01-02T00:00:00Z');
+}
+
+// ago formats how long before now (ms since the epoch) a time was:
+// "just now", "12s ago", "3m ago", "2h ago", "4d ago"; "never" for the zero time.
+export function ago(rfc3339, now = Date.now()) {
+  if (isZeroTime(rfc3339)) return 'never';
+  const s = Math.max(0, (now - Date.parse(rfc3339)) / 1000);
+  if (s < 2) return 'just now';
+  if (s < 60) return `${Math.floor(s)}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
+}
+
+// millis formats a Go duration (nanoseconds) as milliseconds: "0.8 ms", "42 ms".
+export function millis(ns) {
+  const ms = (Number(ns) || 0) / 1e6;
+  if (ms <= 0) return '—';
+  return ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
+}
+
+// percent formats done of total: "42%", "99.5%"; never 100% before it is whole.
+export function percent(done, total) {
+  if (!(total > 0)) return '0%';
+  if (done >= total) return '100%';
+  const p = (100 * done) / total;
+  return p >= 99 || p < 1 ? `${Math.min(p, 99.9).toFixed(1)}%` : `${Math.floor(p)}%`;
+}

@@ -7,7 +7,9 @@
 //   (seconds, on the node's clock), events (the live EventStream) and signal.
 //
 // The area is reached at #/ID. Adding an area is one module and one line here.
+import library from './library.js';
+import network from './network.js';
 import node from './node.js';
 import settings from './settings.js';
 
-export const areas = [node, settings];
+export const areas = [node, library, network, settings];

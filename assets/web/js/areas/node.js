@@ -2,7 +2,7 @@
 // the live log of its events.
 
 import { h } from '../dom.js';
-import { describe } from '../events.js';
+import { describe, isProgress } from '../events.js';
 import { clock, compactJSON, dateTime, duration } from '../format.js';
 
 const maxRows = 500;
@@ -76,11 +76,12 @@ function render(root, { node, uptime, events, signal }) {
 
   const rows = document.createDocumentFragment();
   for (let i = events.history.length - 1; i >= 0 && rows.childNodes.length < maxRows; i--) {
-    rows.append(eventRow(events.history[i]));
+    if (!isProgress(events.history[i].type)) rows.append(eventRow(events.history[i]));
   }
   log.append(rows);
   showCount();
   events.subscribe((ev) => {
+    if (isProgress(ev.type)) return;
     // Keep what the reader scrolled to in place while rows arrive on top.
     const scrolled = log.scrollTop > 0;
     const before = log.scrollHeight;
