@@ -140,17 +140,20 @@ type DNSRecord = membership.ZoneRecord
 // DNSRecords are the user's own records, signed into the node record.
 func (n *Node) DNSRecords() []DNSRecord { return n.cdn.Members.Self().Zone }
 
-// SetDNSRecord adds or replaces (same name and type) one of the user's
-// records after checking it lies under the node's own name; it spreads to
-// every member with the node record.
+// SetDNSRecord adds one of the user's records after checking it lies under
+// the node's own name; it spreads to every member with the node record.
+// Names are stored relative to the node ("www", "@"), so "www" and
+// "www.alice.shoal." are one name; adding a record that exists is a no-op.
 func (n *Node) SetDNSRecord(r DNSRecord) error {
 	r.Type = strings.ToUpper(r.Type)
-	if err := naming.ValidateRecord(n.cfg.DNS.Zone+".", n.Config().Name, naming.Record{Name: r.Name, Type: r.Type, Value: r.Value, TTL: r.TTL}); err != nil {
+	member := n.zoneName()
+	if err := naming.ValidateRecord(n.cfg.DNS.Zone+".", member, naming.Record{Name: r.Name, Type: r.Type, Value: r.Value, TTL: r.TTL}); err != nil {
 		return fmt.Errorf("%w: %v", errBadRecord, err)
 	}
+	r.Name = n.relativeName(r.Name)
 	_, err := n.cdn.Members.UpdateSelf(func(self *membership.Record) {
 		self.Zone = slices.DeleteFunc(self.Zone, func(z membership.ZoneRecord) bool {
-			return sameRecordName(z.Name, r.Name) && z.Type == r.Type
+			return n.relativeName(z.Name) == r.Name && z.Type == r.Type && z.Value == r.Value
 		})
 		self.Zone = append(self.Zone, r)
 	})
@@ -163,11 +166,15 @@ func (n *Node) SetDNSRecord(r DNSRecord) error {
 
 // RemoveDNSRecord removes the user's records of a name and type.
 func (n *Node) RemoveDNSRecord(name, typ string) error {
+	if name == "" || typ == "" {
+		return fmt.Errorf("%w: give the name and the type of the record to remove", errBadRecord)
+	}
 	typ = strings.ToUpper(typ)
+	name = n.relativeName(name)
 	found := false
 	_, err := n.cdn.Members.UpdateSelf(func(self *membership.Record) {
 		self.Zone = slices.DeleteFunc(self.Zone, func(z membership.ZoneRecord) bool {
-			match := sameRecordName(z.Name, name) && z.Type == typ
+			match := n.relativeName(z.Name) == name && z.Type == typ
 			found = found || match
 			return match
 		})
@@ -184,12 +191,34 @@ func (n *Node) RemoveDNSRecord(name, typ string) error {
 
 var errBadRecord = errors.New("node: bad record")
 
-func sameRecordName(a, b string) bool {
-	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+// zoneName is the node's label in the zone: its name, or NAME-<id> when
+// another member claimed the name first.
+func (n *Node) zoneName() string {
+	if m, ok := n.cdn.Members.Member(n.id.ID()); ok && m.DisplayName != "" {
+		return m.DisplayName
+	}
+	return n.Config().Name
+}
+
+// relativeName is a record name relative to the node: "www", or "@" for
+// the node's own name.
+func (n *Node) relativeName(name string) string {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	own := n.zoneName() + "." + n.cfg.DNS.Zone
+	switch {
+	case name == "" || name == "@" || name == own:
+		return "@"
+	case strings.HasSuffix(name, "."+own):
+		return strings.TrimSuffix(name, "."+own)
+	}
+	return name
 }
 
 // DNSQuery resolves name through the node's own chain and tells its path.
 func (n *Node) DNSQuery(ctx context.Context, name, qtype string) (naming.Answer, error) {
+	if _, ok := dns.IsDomainName(name); !ok || name == "" {
+		return naming.Answer{}, fmt.Errorf("%w: %q is not a domain name", errBadRecord, name)
+	}
 	t, ok := dns.StringToType[strings.ToUpper(qtype)]
 	if !ok {
 		return naming.Answer{}, fmt.Errorf("%w: unknown record type %q", errBadRecord, qtype)

@@ -8,8 +8,9 @@
 //
 // The area is reached at #/ID. Adding an area is one module and one line here.
 import library from './library.js';
+import names from './names.js';
 import network from './network.js';
 import node from './node.js';
 import settings from './settings.js';
 
-export const areas = [node, library, network, settings];
+export const areas = [node, library, network, names, settings];
