@@ -150,10 +150,12 @@ func (n *Node) SetDNSRecord(r DNSRecord) error {
 	if err := naming.ValidateRecord(n.cfg.DNS.Zone+".", member, naming.Record{Name: r.Name, Type: r.Type, Value: r.Value, TTL: r.TTL}); err != nil {
 		return fmt.Errorf("%w: %v", errBadRecord, err)
 	}
-	r.Name = n.relativeName(r.Name)
+	own := member + "." + n.cfg.DNS.Zone
+	r.Name = relativeName(r.Name, own)
+	// The table is locked while the callback runs: it must not call back.
 	_, err := n.cdn.Members.UpdateSelf(func(self *membership.Record) {
 		self.Zone = slices.DeleteFunc(self.Zone, func(z membership.ZoneRecord) bool {
-			return n.relativeName(z.Name) == r.Name && z.Type == r.Type && z.Value == r.Value
+			return relativeName(z.Name, own) == r.Name && z.Type == r.Type && z.Value == r.Value
 		})
 		self.Zone = append(self.Zone, r)
 	})
@@ -170,11 +172,12 @@ func (n *Node) RemoveDNSRecord(name, typ string) error {
 		return fmt.Errorf("%w: give the name and the type of the record to remove", errBadRecord)
 	}
 	typ = strings.ToUpper(typ)
-	name = n.relativeName(name)
+	own := n.zoneName() + "." + n.cfg.DNS.Zone
+	name = relativeName(name, own)
 	found := false
 	_, err := n.cdn.Members.UpdateSelf(func(self *membership.Record) {
 		self.Zone = slices.DeleteFunc(self.Zone, func(z membership.ZoneRecord) bool {
-			match := n.relativeName(z.Name) == name && z.Type == typ
+			match := relativeName(z.Name, own) == name && z.Type == typ
 			found = found || match
 			return match
 		})
@@ -200,11 +203,10 @@ func (n *Node) zoneName() string {
 	return n.Config().Name
 }
 
-// relativeName is a record name relative to the node: "www", or "@" for
-// the node's own name.
-func (n *Node) relativeName(name string) string {
+// relativeName is a record name relative to the node whose full name is
+// own ("alice.shoal"): "www", or "@" for the node's own name.
+func relativeName(name, own string) string {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	own := n.zoneName() + "." + n.cfg.DNS.Zone
 	switch {
 	case name == "" || name == "@" || name == own:
 		return "@"
