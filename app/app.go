@@ -2,19 +2,25 @@
 //
 // It holds views only: everything it shows comes from the node through the
 // small Node interface declared here, and what the user changes goes back
-// through it. The window is a row of areas (Node, Settings, ...) on the left;
-// a new area is one more entry in the list that newWindow builds.
+// through it. The window is a row of areas (Node, Library, Network,
+// Settings) on the left; a new area is one more entry in the list that
+// newWindow builds.
 //
 // The package never imports fyne.io/fyne/v2/app: main creates the fyne.App
 // and hands it in, so the views are tested with fyne.io/fyne/v2/test.
 package app
 
 import (
+	"context"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 
 	"github.com/shoal-p2p/shoal/assets"
+	"github.com/shoal-p2p/shoal/cdn/catalog"
+	"github.com/shoal-p2p/shoal/cdn/engine"
+	"github.com/shoal-p2p/shoal/cdn/membership"
 	"github.com/shoal-p2p/shoal/node"
 )
 
@@ -24,6 +30,18 @@ type Node interface {
 	Settings() (node.SettingsResult, error)
 	SaveSettings(node.Config) (node.SettingsResult, error)
 	Subscribe(since uint64) ([]node.Event, <-chan node.Event, func())
+
+	// The Library area.
+	Items() []engine.Status
+	ItemAction(infohash, action string) (engine.Status, error)
+	RemoveItem(infohash string, withData bool) error
+	Publish(ctx context.Context, path, name string, progress func(done, total int64)) (engine.Item, error)
+	Catalog(query string) []catalog.Entry
+	Fetch(ctx context.Context, spec, outDir string) (engine.Status, error)
+
+	// The Network area.
+	Members() []membership.Member
+	Network() node.NetworkStats
 }
 
 // area is one part of the window, shown as a tab on the left.
@@ -34,11 +52,12 @@ type area struct {
 }
 
 // loop lets goroutines reach the UI: do runs a function on the UI goroutine
-// (fyne.Do, or a test's queue), and done is closed when the window closes,
-// so the goroutines that feed the views stop.
+// (fyne.Do, or a test's queue), and ctx ends when the window closes, so the
+// goroutines that feed the views stop and the work they started is
+// cancelled.
 type loop struct {
-	do   func(func())
-	done <-chan struct{}
+	do  func(func())
+	ctx context.Context
 }
 
 // NewWindow builds Shoal's main window for n. The caller shows it; closing
@@ -50,19 +69,33 @@ func NewWindow(a fyne.App, n Node) fyne.Window {
 func newWindow(a fyne.App, n Node, do func(func())) fyne.Window {
 	w := a.NewWindow("Shoal")
 	w.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon))
-	done := make(chan struct{})
-	w.SetOnClosed(func() { close(done) })
-	l := loop{do: do, done: done}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.SetOnClosed(cancel)
+	l := loop{do: do, ctx: ctx}
 
+	// The Library also takes what is dropped on the window.
+	library := newLibraryView(n, l, w, a.Clipboard())
 	areas := []area{
 		{"Node", theme.ComputerIcon(), func() fyne.CanvasObject { return newNodeView(n, l, a.Clipboard()).content }},
+		{"Library", theme.StorageIcon(), func() fyne.CanvasObject { return library.content }},
+		{"Network", theme.GridIcon(), func() fyne.CanvasObject { return newNetworkView(n, l).content }},
 		{"Settings", theme.SettingsIcon(), func() fyne.CanvasObject { return newSettingsView(n, l).content }},
 	}
 	tabs := container.NewAppTabs()
+	var libraryTab *container.TabItem
 	for _, ar := range areas {
-		tabs.Append(container.NewTabItemWithIcon(ar.title, ar.icon, ar.build()))
+		tab := container.NewTabItemWithIcon(ar.title, ar.icon, ar.build())
+		if ar.title == "Library" {
+			libraryTab = tab
+		}
+		tabs.Append(tab)
 	}
 	tabs.SetTabLocation(container.TabLocationLeading)
+	// A window has one drop handler: what is dropped anywhere is published.
+	w.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) {
+		tabs.Select(libraryTab)
+		library.drop(uris)
+	})
 
 	w.SetContent(tabs)
 	w.Resize(fyne.NewSize(1000, 680))

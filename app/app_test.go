@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -14,36 +16,53 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/software"
 	"fyne.io/fyne/v2/test"
 	"go.uber.org/goleak"
 
+	"github.com/shoal-p2p/shoal/cdn/catalog"
+	"github.com/shoal-p2p/shoal/cdn/engine"
+	"github.com/shoal-p2p/shoal/cdn/membership"
 	"github.com/shoal-p2p/shoal/node"
 )
 
 var _ Node = (*node.Node)(nil)
 
-// fakeNode is a Node whose status, config and events the test sets, and
-// which records what the window saves.
+// fakeNode is a Node whose status, config, items, members and events the
+// test sets, and which records what the window saves and asks for.
 type fakeNode struct {
-	events chan node.Event
+	mu         sync.Mutex
+	status     node.Status
+	cfg        node.Config
+	backlog    []node.Event
+	saveErr    error
+	restart    []string
+	saved      []node.Config
+	subs       map[chan node.Event]bool // open subscriptions
+	subscribed int
 
-	mu        sync.Mutex
-	status    node.Status
-	cfg       node.Config
-	backlog   []node.Event
-	saveErr   error
-	restart   []string
-	saved     []node.Config
-	cancelled bool
+	items   []engine.Status
+	entries []catalog.Entry
+	members []membership.Member
+	network node.NetworkStats
+	// calls records the CDN calls that change or search something, as
+	// "action IH pause", "remove IH true", "fetch SPEC", "catalog QUERY",
+	// "publish PATH".
+	calls []string
+	// publishGate, when set, holds Publish after it reported half of its
+	// progress, until the test closes it.
+	publishGate chan struct{}
+	publishErr  error
+	fetchErr    error
 }
 
 func newFakeNode() *fakeNode {
 	cfg := node.DefaultConfig()
 	cfg.Name = "alpha"
 	return &fakeNode{
-		events: make(chan node.Event, 16),
-		cfg:    cfg,
+		subs: map[chan node.Event]bool{},
+		cfg:  cfg,
 		status: node.Status{
 			Name:     "alpha",
 			ID:       "k51qzi5uqu5dlvj2baxnqndepeb",
@@ -81,11 +100,147 @@ func (f *fakeNode) SaveSettings(cfg node.Config) (node.SettingsResult, error) {
 func (f *fakeNode) Subscribe(since uint64) ([]node.Event, <-chan node.Event, func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.backlog, f.events, func() {
+	ch := make(chan node.Event, 16)
+	f.subs[ch] = true
+	f.subscribed++
+	return f.backlog, ch, func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.cancelled = true
+		delete(f.subs, ch)
 	}
+}
+
+// send publishes ev to every subscriber, as the node's bus does.
+func (f *fakeNode) send(ev node.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ch := range f.subs {
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+}
+
+func (f *fakeNode) record(call string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call)
+}
+
+// called tells whether the window made call.
+func (f *fakeNode) called(call string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Contains(f.calls, call)
+}
+
+func (f *fakeNode) recorded() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+func (f *fakeNode) Items() []engine.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.items)
+}
+
+func (f *fakeNode) ItemAction(infohash, action string) (engine.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "action "+infohash+" "+action)
+	i := slices.IndexFunc(f.items, func(st engine.Status) bool { return st.InfoHash == infohash })
+	if i < 0 {
+		return engine.Status{}, fmt.Errorf("%w: no item %s", engine.ErrNotFound, infohash)
+	}
+	st := &f.items[i]
+	switch action {
+	case node.ActionPause:
+		st.State = engine.StatePaused
+	case node.ActionResume:
+		st.State = engine.StateDownloading
+	case node.ActionPin, node.ActionUnpin:
+		st.Pinned = action == node.ActionPin
+	}
+	return *st, nil
+}
+
+func (f *fakeNode) RemoveItem(infohash string, withData bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("remove %s %t", infohash, withData))
+	f.items = slices.DeleteFunc(f.items, func(st engine.Status) bool { return st.InfoHash == infohash })
+	return nil
+}
+
+func (f *fakeNode) Publish(ctx context.Context, path, name string, progress func(done, total int64)) (engine.Item, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, "publish "+path)
+	gate, err := f.publishGate, f.publishErr
+	f.mu.Unlock()
+	const size = 100 << 20
+	progress(0, size)
+	progress(size/2, size)
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return engine.Item{}, ctx.Err()
+		}
+	}
+	if err != nil {
+		return engine.Item{}, err
+	}
+	progress(size, size)
+	it := engine.Item{InfoHash: strings.Repeat("c", 40), Name: filepath.Base(path), Size: size, Origin: engine.OriginPublished}
+	f.mu.Lock()
+	f.items = append(f.items, engine.Status{Item: it, State: engine.StateSeeding, Completed: size})
+	f.mu.Unlock()
+	return it, nil
+}
+
+func (f *fakeNode) Catalog(query string) []catalog.Entry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "catalog "+query)
+	var out []catalog.Entry
+	for _, e := range f.entries {
+		if strings.Contains(e.Item.Name, query) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (f *fakeNode) Fetch(ctx context.Context, spec, outDir string) (engine.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "fetch "+spec)
+	if f.fetchErr != nil {
+		return engine.Status{}, f.fetchErr
+	}
+	st := engine.Status{Item: engine.Item{InfoHash: spec, Origin: engine.OriginDownload}, State: engine.StateQueued}
+	for _, e := range f.entries {
+		if e.Item.InfoHash == spec {
+			st.Name, st.Size = e.Item.Name, e.Item.Size
+		}
+	}
+	f.items = append(f.items, st)
+	return st, nil
+}
+
+func (f *fakeNode) Members() []membership.Member {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.members)
+}
+
+func (f *fakeNode) Network() node.NetworkStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.network
 }
 
 func (f *fakeNode) savedConfigs() []node.Config {
@@ -94,10 +249,11 @@ func (f *fakeNode) savedConfigs() []node.Config {
 	return slices.Clone(f.saved)
 }
 
-func (f *fakeNode) wasCancelled() bool {
+// allCancelled tells whether every subscription made has ended.
+func (f *fakeNode) allCancelled() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.cancelled
+	return f.subscribed > 0 && len(f.subs) == 0
 }
 
 // uiQueue stands in for Fyne's UI goroutine. The test driver's fyne.Do runs
@@ -211,6 +367,25 @@ func TestWindowShowsNodeAreaFirstAndNavigatesToSettings(t *testing.T) {
 	}
 }
 
+func TestWindowAreasInOrder(t *testing.T) {
+	w, _ := openWindow(t, withNetwork(withLibrary(newFakeNode())))
+	var titles []string
+	for _, ti := range w.Content().(*container.AppTabs).Items {
+		titles = append(titles, ti.Text)
+	}
+	if want := []string{"Node", "Library", "Network", "Settings"}; !slices.Equal(titles, want) {
+		t.Fatalf("areas %q, want %q", titles, want)
+	}
+	tapText(t, w, "Library")
+	if !showsText(w.Content(), "big-buck-bunny.mp4") || showsText(w.Content(), "k51qzi5uqu5dlvj2baxnqndepeb") {
+		t.Errorf("library not shown alone after tapping Library; shown: %q", shownTexts(w.Content()))
+	}
+	tapText(t, w, "Network")
+	if !showsText(w.Content(), "beta") || !showsText(w.Content(), "DHT nodes · 2 nodes") || showsText(w.Content(), "big-buck-bunny.mp4") {
+		t.Errorf("network not shown alone after tapping Network; shown: %q", shownTexts(w.Content()))
+	}
+}
+
 func TestClosingWindowStopsGoroutinesAndSubscription(t *testing.T) {
 	a := test.NewTempApp(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
@@ -218,9 +393,9 @@ func TestClosingWindowStopsGoroutinesAndSubscription(t *testing.T) {
 	w := newWindow(a, n, newUIQueue().do)
 	w.Close()
 	deadline := time.Now().Add(5 * time.Second)
-	for !n.wasCancelled() {
+	for !n.allCancelled() {
 		if time.Now().After(deadline) {
-			t.Fatal("event subscription not cancelled after the window closed")
+			t.Fatal("event subscriptions not cancelled after the window closed")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

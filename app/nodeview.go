@@ -14,6 +14,8 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/shoal-p2p/shoal/cdn/engine"
+	"github.com/shoal-p2p/shoal/cdn/membership"
 	"github.com/shoal-p2p/shoal/node"
 )
 
@@ -117,7 +119,7 @@ func (v *nodeView) tick() {
 	defer t.Stop()
 	for {
 		select {
-		case <-v.loop.done:
+		case <-v.loop.ctx.Done():
 			return
 		case <-t.C:
 			st := v.node.Status()
@@ -132,7 +134,7 @@ func (v *nodeView) follow(events <-chan node.Event, cancel func()) {
 	defer cancel()
 	for {
 		select {
-		case <-v.loop.done:
+		case <-v.loop.ctx.Done():
 			return
 		case ev, ok := <-events:
 			if !ok {
@@ -178,8 +180,12 @@ func newEventLog() *eventLog {
 }
 
 // add appends evs, drops the oldest beyond maxEventRows and scrolls to the
-// newest. UI goroutine only.
+// newest. Progress ticks, several a second while anything moves, are left
+// out: the Library shows them as progress bars. UI goroutine only.
 func (l *eventLog) add(evs ...node.Event) {
+	evs = slices.DeleteFunc(slices.Clone(evs), func(ev node.Event) bool {
+		return ev.Type == engine.EventProgress || ev.Type == node.EventPublishProgress
+	})
 	if len(evs) == 0 {
 		return
 	}
@@ -215,6 +221,24 @@ func eventLine(ev node.Event) (string, widget.Importance) {
 		if len(d.Restart) > 0 {
 			detail = "after restart: " + strings.Join(d.Restart, ", ")
 		}
+	case engine.Status: // cdn.complete, cdn.missing
+		detail = fmt.Sprintf("%s (%s) %s", d.Name, formatBytes(d.Size), d.State)
+		if d.Error != "" {
+			detail += ": " + d.Error
+			importance = widget.WarningImportance
+		}
+	case engine.Item: // cdn.evicted
+		detail = fmt.Sprintf("%s (%s)", d.Name, formatBytes(d.Size))
+	case membership.Member:
+		detail = fmt.Sprintf("%s is %s, id %s", d.DisplayName, d.State, d.ID())
+		if d.State != membership.Alive {
+			importance = widget.WarningImportance
+		}
+	case map[string]string: // cdn.catalog
+		for _, k := range slices.Sorted(maps.Keys(d)) {
+			detail += " " + k + "=" + quoteIfNeeded(d[k])
+		}
+		detail = strings.TrimSpace(detail)
 	default:
 		detail = fmt.Sprint(d)
 	}

@@ -9,6 +9,9 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/shoal-p2p/shoal/cdn"
+	"github.com/shoal-p2p/shoal/cdn/engine"
+	"github.com/shoal-p2p/shoal/cdn/membership"
 	"github.com/shoal-p2p/shoal/node"
 )
 
@@ -47,7 +50,7 @@ func TestNodeAreaFollowsStatus(t *testing.T) {
 
 func TestNodeAreaCopiesID(t *testing.T) {
 	a := test.NewTempApp(t)
-	v := newNodeView(newFakeNode(), loop{do: newUIQueue().do, done: closedAtEnd(t)}, a.Clipboard())
+	v := newNodeView(newFakeNode(), loop{do: newUIQueue().do, ctx: t.Context()}, a.Clipboard())
 	var copyID *widget.Button
 	walkShown(v.content, func(o fyne.CanvasObject) {
 		if b, ok := o.(*widget.Button); ok && b.Text == "" {
@@ -75,11 +78,23 @@ func TestEventLogShowsBacklogThenNewEvents(t *testing.T) {
 		t.Fatalf("backlog not in the event log; shown: %q", shownTexts(w.Content()))
 	}
 
-	n.events <- node.Event{Seq: 3, Time: time.Now(), Type: node.EventLog,
-		Data: node.LogEntry{Level: "WARN", Message: "peer unreachable", Attrs: map[string]any{"peer": "10.0.0.7:7481"}}}
+	n.send(node.Event{Seq: 3, Time: time.Now(), Type: node.EventLog,
+		Data: node.LogEntry{Level: "WARN", Message: "peer unreachable", Attrs: map[string]any{"peer": "10.0.0.7:7481"}}})
 	q.waitFor(t, "the pushed event in the log", func() bool {
 		return showsText(w.Content(), "WARN  peer unreachable peer=10.0.0.7:7481")
 	})
+}
+
+func TestEventLogLeavesOutProgressTicks(t *testing.T) {
+	l := newEventLog()
+	l.add(
+		node.Event{Seq: 1, Type: engine.EventProgress, Data: []engine.Status{}},
+		node.Event{Seq: 2, Type: engine.EventComplete, Data: engine.Status{}},
+		node.Event{Seq: 3, Type: node.EventPublishProgress, Data: node.PublishProgress{}},
+	)
+	if len(l.events) != 1 || l.events[0].Seq != 2 {
+		t.Errorf("log holds %+v, want only the completion", l.events)
+	}
 }
 
 func TestEventLogKeepsTheLatestRows(t *testing.T) {
@@ -117,7 +132,15 @@ func TestEventLine(t *testing.T) {
 		{"settings wait for restart", node.Event{Type: node.EventSettingsSaved, Data: node.SettingsResult{Restart: []string{"bind", "ports"}}},
 			"after restart: bind, ports", widget.MediumImportance},
 		{"no data", node.Event{Type: node.EventStopping}, node.EventStopping, widget.MediumImportance},
-		{"other data", node.Event{Type: "cdn.progress", Data: map[string]int{"done": 3}}, "map[done:3]", widget.MediumImportance},
+		{"complete", node.Event{Type: engine.EventComplete, Data: engine.Status{Item: engine.Item{Name: "talk.webm", Size: 3 << 20}, State: engine.StateSeeding}},
+			"talk.webm (3 MiB) seeding", widget.MediumImportance},
+		{"missing", node.Event{Type: engine.EventMissing, Data: engine.Status{Item: engine.Item{Name: "notes", Size: 2048}, State: engine.StateMissing, Error: "notes/a.txt changed"}},
+			"notes (2 KiB) missing: notes/a.txt changed", widget.WarningImportance},
+		{"evicted", node.Event{Type: engine.EventEvicted, Data: engine.Item{Name: "old.iso", Size: 1 << 30}}, "old.iso (1 GiB)", widget.MediumImportance},
+		{"member down", node.Event{Type: cdn.EventMember, Data: membership.Member{DisplayName: "beta", State: membership.Down, Record: membership.Record{ID: "k51b"}}},
+			"beta is down, id k51b", widget.WarningImportance},
+		{"catalog", node.Event{Type: cdn.EventCatalog, Data: map[string]string{"node": "k51b"}}, "node=k51b", widget.MediumImportance},
+		{"other data", node.Event{Type: "x.custom", Data: map[string]int{"done": 3}}, "map[done:3]", widget.MediumImportance},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,11 +167,4 @@ func TestFormatUptime(t *testing.T) {
 			t.Errorf("formatUptime(%v) = %q, want %q", d, got, want)
 		}
 	}
-}
-
-// closedAtEnd is a done channel for a view built without a window.
-func closedAtEnd(t *testing.T) <-chan struct{} {
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done) })
-	return done
 }

@@ -9,8 +9,6 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
-
-	"github.com/shoal-p2p/shoal/node"
 )
 
 // openSettings builds the Settings area for n in a window on a test app.
@@ -18,7 +16,7 @@ func openSettings(t *testing.T, n Node) (*settingsView, uiQueue) {
 	t.Helper()
 	test.NewTempApp(t)
 	q := newUIQueue()
-	v := newSettingsView(n, loop{do: q.do, done: closedAtEnd(t)})
+	v := newSettingsView(n, loop{do: q.do, ctx: t.Context()})
 	w := test.NewWindow(v.content)
 	t.Cleanup(w.Close)
 	return v, q
@@ -71,7 +69,7 @@ func TestSettingsSaveSendsEditedValues(t *testing.T) {
 	want := n.cfg
 	want.Name = "gamma"
 	want.Bind = "192.168.1.20"
-	want.Ports = node.Ports{Peer: 9481, BitTorrent: 0}
+	want.Ports.Peer, want.Ports.BitTorrent = 9481, 0
 	want.Join = []string{"10.0.0.2:7481", "10.0.0.3:7481", "10.0.0.4:7481"}
 	want.Log.Level = "debug"
 	if got := saved[0]; got.Name != want.Name || got.Network != want.Network || got.Bind != want.Bind ||
