@@ -41,7 +41,7 @@ start_syncthing() {
 
 # rss PID: resident KiB of PID and its children (Syncthing runs a monitor
 # process and the real one).
-rss() { { ps -o rss= -p "$1"; ps -o rss= --ppid "$1"; } | awk '{s += $1} END {print s}'; }
+rss() { { ps -o rss= -p "$1" || true; ps -o rss= --ppid "$1" || true; } | awk '{s += $1} END {print s}'; }
 
 # measure NAME START...: first start, idle RSS, restart.
 measure() {
