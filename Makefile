@@ -61,6 +61,8 @@ bench: deps-test build
 	$(call ensure,syncthing)
 	bash .ci/bench-node.sh $(BIN)
 	GO=$(GO) bash .ci/bench-cdn.sh $(BIN)
+	$(call ensure,dnsperf unbound dnsmasq)
+	bash naming/bench/dnsbench.sh -r 3
 
 clean:
 	rm -rf bin

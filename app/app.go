@@ -3,7 +3,7 @@
 // It holds views only: everything it shows comes from the node through the
 // small Node interface declared here, and what the user changes goes back
 // through it. The window is a row of areas (Node, Library, Network,
-// Settings) on the left; a new area is one more entry in the list that
+// Names, Settings) on the left; a new area is one more entry in the list that
 // newWindow builds.
 //
 // The package never imports fyne.io/fyne/v2/app: main creates the fyne.App
@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-p2p/shoal/cdn/catalog"
 	"github.com/shoal-p2p/shoal/cdn/engine"
 	"github.com/shoal-p2p/shoal/cdn/membership"
+	"github.com/shoal-p2p/shoal/naming"
 	"github.com/shoal-p2p/shoal/node"
 )
 
@@ -42,6 +43,13 @@ type Node interface {
 	// The Network area.
 	Members() []membership.Member
 	Network() node.NetworkStats
+
+	// The Names area.
+	DNS() *naming.Service
+	DNSRecords() []node.DNSRecord
+	SetDNSRecord(node.DNSRecord) error
+	RemoveDNSRecord(name, typ string) error
+	DNSQuery(ctx context.Context, name, qtype string) (naming.Answer, error)
 }
 
 // area is one part of the window, shown as a tab on the left.
@@ -79,6 +87,7 @@ func newWindow(a fyne.App, n Node, do func(func())) fyne.Window {
 		{"Node", theme.ComputerIcon(), func() fyne.CanvasObject { return newNodeView(n, l, a.Clipboard()).content }},
 		{"Library", theme.StorageIcon(), func() fyne.CanvasObject { return library.content }},
 		{"Network", theme.GridIcon(), func() fyne.CanvasObject { return newNetworkView(n, l).content }},
+		{"Names", theme.SearchIcon(), func() fyne.CanvasObject { return newNamesView(n, l, a.Clipboard()).content }},
 		{"Settings", theme.SettingsIcon(), func() fyne.CanvasObject { return newSettingsView(n, l).content }},
 	}
 	tabs := container.NewAppTabs()

@@ -55,6 +55,8 @@ type fakeNode struct {
 	publishGate chan struct{}
 	publishErr  error
 	fetchErr    error
+
+	names fakeNames // the Names area's DNS
 }
 
 func newFakeNode() *fakeNode {
@@ -373,7 +375,7 @@ func TestWindowAreasInOrder(t *testing.T) {
 	for _, ti := range w.Content().(*container.AppTabs).Items {
 		titles = append(titles, ti.Text)
 	}
-	if want := []string{"Node", "Library", "Network", "Settings"}; !slices.Equal(titles, want) {
+	if want := []string{"Node", "Library", "Network", "Names", "Settings"}; !slices.Equal(titles, want) {
 		t.Fatalf("areas %q, want %q", titles, want)
 	}
 	tapText(t, w, "Library")
