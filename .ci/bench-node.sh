@@ -42,21 +42,28 @@ start_syncthing() {
 # rss PID: resident KiB of PID and its children (Syncthing runs a monitor
 # process and the real one).
 rss() { { ps -o rss= -p "$1" || true; ps -o rss= --ppid "$1" || true; } | awk '{s += $1} END {print s}'; }
+# anon PID: private (anonymous) resident KiB of PID and its children: the
+# part of RSS that is not the binary's and libraries' shared file pages.
+anon() {
+	for p in "$1" $(ps -o pid= --ppid "$1" || true); do
+		awk '/RssAnon/ {print $2}' "/proc/$p/status" 2>/dev/null || true
+	done | awk '{s += $1} END {print s}'
+}
 
 # measure NAME START...: first start, idle RSS, restart.
 measure() {
 	local name=$1; shift
-	local first=() restart=() mem=() pid ms
+	local first=() restart=() mem=() priv=() pid ms
 	for i in $(seq "$runs"); do
 		d="$tmp/$name$i"
 		read -r pid ms < <("$@" "$d" $((20000 + i)))
-		first+=("$ms"); sleep 5; mem+=("$(rss "$pid")"); stop "$pid"
+		first+=("$ms"); sleep 5; mem+=("$(rss "$pid")"); priv+=("$(anon "$pid")"); stop "$pid"
 		read -r pid ms < <("$@" "$d" $((20000 + i)))
 		restart+=("$ms"); stop "$pid"
 	done
-	printf '%-9s first start %4s ms   restart %4s ms   idle RSS %6s KiB\n' "$name" \
+	printf '%-9s first start %4s ms   restart %4s ms   idle RSS %6s KiB (private %s KiB)\n' "$name" \
 		"$(printf '%s\n' "${first[@]}" | median)" "$(printf '%s\n' "${restart[@]}" | median)" \
-		"$(printf '%s\n' "${mem[@]}" | median)"
+		"$(printf '%s\n' "${mem[@]}" | median)" "$(printf '%s\n' "${priv[@]}" | median)"
 	printf '          runs: first %s | restart %s | rss %s\n' "${first[*]}" "${restart[*]}" "${mem[*]}"
 }
 
