@@ -57,13 +57,14 @@ func (c *completion) Get(pk metainfo.PieceKey) (tstorage.Completion, error) {
 	return cn, err
 }
 
-// Set records a piece's completion. Writes from the piece hashers of many
-// torrents are combined by db.Batch.
+// Set records a piece's completion in its own transaction. db.Batch would
+// hold each piece up to its batch delay, and pieces are verified one after
+// another, so a download paid that delay per piece.
 func (c *completion) Set(pk metainfo.PieceKey, complete bool) error {
 	if cur, err := c.Get(pk); err == nil && cur.Ok && cur.Complete == complete {
 		return nil
 	}
-	err := c.db.Batch(func(tx *storage.Tx) error {
+	err := c.db.Update(func(tx *storage.Tx) error {
 		ih, err := completionBucketFor(tx, pk.InfoHash)
 		if err != nil {
 			return err
