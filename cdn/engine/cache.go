@@ -72,7 +72,23 @@ func (e *Engine) saveAccess(all bool) {
 
 // Pin keeps an item in the cache for good; Unpin makes it evictable again.
 // Only gateway-fetched items are ever evicted; pinning others is harmless.
-func (e *Engine) Pin(infohash string) error { return e.setPinned(infohash, true) }
+func (e *Engine) Pin(infohash string) error {
+	if err := e.setPinned(infohash, true); err != nil {
+		return err
+	}
+	// A pinned item is kept whole.
+	_, it, err := e.lookup(infohash)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	t := it.t
+	e.mu.Unlock()
+	if t != nil && t.Info() != nil {
+		t.DownloadAll()
+	}
+	return nil
+}
 
 // Unpin undoes Pin.
 func (e *Engine) Unpin(infohash string) error {
@@ -107,6 +123,8 @@ func (e *Engine) CacheUsage() (used, quota int64) {
 // evict removes the least recently used cache items, never pinned ones nor
 // ones being served, until the cache fits its quota.
 func (e *Engine) evict() {
+	e.evictMu.Lock()
+	defer e.evictMu.Unlock()
 	type cand struct {
 		ih   metainfo.Hash
 		last time.Time

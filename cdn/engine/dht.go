@@ -165,6 +165,7 @@ type peerStore struct {
 const (
 	peerTTL        = 30 * time.Minute
 	maxPeersPerKey = 1000
+	maxPeerKeys    = 10000
 )
 
 var _ peer_store.Interface = (*peerStore)(nil)
@@ -184,6 +185,14 @@ func (ps *peerStore) AddPeer(ih peer_store.InfoHash, na krpc.NodeAddr) {
 	defer ps.mu.Unlock()
 	m := ps.peers[ih]
 	if m == nil {
+		if len(ps.peers) >= maxPeerKeys {
+			for k := range ps.peers {
+				ps.expire(k, now)
+			}
+			if len(ps.peers) >= maxPeerKeys {
+				return // full of live entries: a busy public DHT, not a group
+			}
+		}
 		m = make(map[netip.AddrPort]time.Time)
 		ps.peers[ih] = m
 	}

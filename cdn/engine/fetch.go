@@ -377,10 +377,16 @@ func (e *Engine) setPaused(infohash string, paused bool) error {
 		return nil
 	}
 	e.mu.Lock()
-	missing := it.missing != ""
+	missing, rec := it.missing != "", it.rec
 	e.mu.Unlock()
 	if missing {
 		return nil
+	}
+	if rec.Origin == OriginPublished {
+		if err := checkSigs(rec); err != nil {
+			e.setMissing(ih, err)
+			return nil
+		}
 	}
 	return e.start(ih)
 }

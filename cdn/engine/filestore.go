@@ -126,15 +126,28 @@ func (ts *torrentStore) close() error {
 	return errors.Join(errs...)
 }
 
+// maxOpenFiles bounds the handles one torrent keeps open (a published
+// folder may hold thousands of files).
+const maxOpenFiles = 64
+
 // handle opens file i; create says a missing file may be created.
 func (ts *torrentStore) handle(i int, create bool) (*os.File, error) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.closed {
-		return nil, os.ErrClosed
+		return nil, errStoreClosed
 	}
 	if h := ts.handles[i]; h != nil {
 		return h, nil
+	}
+	if len(ts.handles) >= maxOpenFiles {
+		// Close any other; a read still using it finishes first, and later
+		// users reopen it (see withHandle).
+		for j, h := range ts.handles {
+			h.Close()
+			delete(ts.handles, j)
+			break
+		}
 	}
 	f := ts.files[i]
 	var h *os.File
@@ -154,6 +167,31 @@ func (ts *torrentStore) handle(i int, create bool) (*os.File, error) {
 	}
 	ts.handles[i] = h
 	return h, nil
+}
+
+// errStoreClosed is returned once the torrent's storage is closed.
+var errStoreClosed = errors.New("engine: torrent storage closed")
+
+// withHandle runs fn on file i's handle, once more on a fresh handle if the
+// first was closed under it to make room for another.
+func (ts *torrentStore) withHandle(i int, create bool, fn func(*os.File) (int, error)) (int, error) {
+	h, err := ts.handle(i, create)
+	if err != nil {
+		return 0, err
+	}
+	n, err := fn(h)
+	if errors.Is(err, os.ErrClosed) && n == 0 {
+		ts.mu.Lock()
+		if ts.handles[i] == h {
+			delete(ts.handles, i)
+		}
+		ts.mu.Unlock()
+		if h, err = ts.handle(i, create); err != nil {
+			return 0, err
+		}
+		n, err = fn(h)
+	}
+	return n, err
 }
 
 // spans calls fn for each file-sized part of [off, off+n) of the torrent.
@@ -205,23 +243,26 @@ func (p *pieceStore) ReadAt(b []byte, off int64) (int, error) {
 	}
 	n := 0
 	err := p.t.spans(p.offset+off, int64(len(b)), func(i int, fo, l int64) error {
-		h, err := p.t.handle(i, false)
-		if errors.Is(err, fs.ErrNotExist) {
-			return io.EOF
-		}
-		if err != nil {
+		sig := p.t.files[i].sig
+		m, err := p.t.withHandle(i, false, func(h *os.File) (int, error) {
+			m, err := h.ReadAt(b[n:n+int(l)], fo)
+			if sig != nil && !errors.Is(err, os.ErrClosed) {
+				// Checked after the read: a write that raced with it has
+				// moved the mtime by now, so changed bytes never go out.
+				if fi, serr := h.Stat(); serr != nil || !matches(fi, sig) {
+					return 0, errChanged
+				}
+			}
+			return m, err
+		})
+		if errors.Is(err, errChanged) {
+			err = fmt.Errorf("%w: %s", errChanged, p.t.files[i].path)
+			p.t.faulted(err)
 			return err
 		}
-		m, err := h.ReadAt(b[n:n+int(l)], fo)
 		n += m
-		if sig := p.t.files[i].sig; sig != nil {
-			// Checked after the read: a write that raced with it has moved
-			// the mtime by now, so changed bytes never leave unnoticed.
-			fi, serr := h.Stat()
-			if serr != nil || !matches(fi, sig) {
-				p.t.faulted(fmt.Errorf("%w: %s", errChanged, p.t.files[i].path))
-				return fmt.Errorf("%w: %s", errChanged, p.t.files[i].path)
-			}
+		if errors.Is(err, fs.ErrNotExist) {
+			return io.EOF
 		}
 		if err != nil {
 			return err
@@ -231,8 +272,8 @@ func (p *pieceStore) ReadAt(b []byte, off int64) (int, error) {
 		}
 		return nil
 	})
-	if err != nil && n > 0 && errors.Is(err, errChanged) {
-		n = 0
+	if errors.Is(err, errChanged) {
+		n = 0 // nothing from a changed file goes out
 	}
 	return n, err
 }
@@ -243,11 +284,9 @@ func (p *pieceStore) WriteAt(b []byte, off int64) (int, error) {
 	}
 	n := 0
 	err := p.t.spans(p.offset+off, int64(len(b)), func(i int, fo, l int64) error {
-		h, err := p.t.handle(i, true)
-		if err != nil {
-			return err
-		}
-		m, err := h.WriteAt(b[n:n+int(l)], fo)
+		m, err := p.t.withHandle(i, true, func(h *os.File) (int, error) {
+			return h.WriteAt(b[n:n+int(l)], fo)
+		})
 		n += m
 		return err
 	})
@@ -259,11 +298,8 @@ func (p *pieceStore) WriteAt(b []byte, off int64) (int, error) {
 func (p *pieceStore) MarkComplete() error {
 	if p.t.s.sigs == nil {
 		err := p.t.spans(p.offset, p.length, func(i int, _, _ int64) error {
-			h, err := p.t.handle(i, false)
-			if err != nil {
-				return err
-			}
-			return h.Sync()
+			_, err := p.t.withHandle(i, false, func(h *os.File) (int, error) { return 0, h.Sync() })
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("engine: flush piece %d: %w", p.index, err)

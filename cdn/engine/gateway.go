@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -300,8 +301,31 @@ func (g gateway) serveFile(w http.ResponseWriter, r *http.Request, ih metainfo.H
 	defer rd.Close()
 	rd.SetContext(r.Context())
 	rd.SetReadahead(max(readahead, 2*f.Torrent().Info().PieceLength))
-	http.ServeContent(w, r, name, modTime, rd)
+	var content io.ReadSeeker = rd
+	if r.Method == http.MethodGet && rec.Origin == OriginCache {
+		// A cache entry is kept whole, but the rest is asked for only once
+		// the first requested bytes are in: requests for other pieces would
+		// compete with them at every peer.
+		content = &thenFetchAll{ReadSeeker: rd, t: f.Torrent()}
+	}
+	http.ServeContent(w, r, name, modTime, content)
 	return nil
+}
+
+// thenFetchAll asks for the whole torrent after its first successful read.
+type thenFetchAll struct {
+	io.ReadSeeker
+	t    *torrent.Torrent
+	done bool
+}
+
+func (r *thenFetchAll) Read(p []byte) (int, error) {
+	n, err := r.ReadSeeker.Read(p)
+	if n > 0 && !r.done {
+		r.done = true
+		r.t.DownloadAll()
+	}
+	return n, err
 }
 
 // etag is a strong validator: the bytes at infohash+path never change.

@@ -270,20 +270,10 @@ func TestGatewayStreamsFromRemote(t *testing.T) {
 	url := srv.URL + "/cdn/" + item.InfoHash
 
 	// The end of the file, from a node that has none of it.
-	start := time.Now()
-	defer func() { t.Logf("total %s", time.Since(start)) }()
-	dbg := time.AfterFunc(4*time.Second, func() {
-		os.Stderr.WriteString("=== SLOW: b status\n")
-		b.client.WriteStatus(os.Stderr)
-		os.Stderr.WriteString("=== SLOW: a status\n")
-		a.client.WriteStatus(os.Stderr)
-	})
-	defer dbg.Stop()
 	resp, body := get(t, "GET", url+"/talk.webm", "Range", fmt.Sprintf("bytes=%d-", size-100_000))
 	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, data[size-100_000:]) {
 		t.Fatalf("remote Range: %d, %d bytes", resp.StatusCode, len(body))
 	}
-	t.Logf("range after %s", time.Since(start))
 	st := b.status(item.InfoHash)
 	if st.Origin != OriginCache || st.Completed == size {
 		t.Errorf("after the range: %s %s %d/%d; the range should come first", st.Origin, st.State, st.Completed, size)
@@ -294,7 +284,6 @@ func TestGatewayStreamsFromRemote(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Equal(body, data) {
 		t.Fatalf("GET whole: %d, %d bytes", resp.StatusCode, len(body))
 	}
-	t.Logf("whole after %s", time.Since(start))
 	eventually(t, 30*time.Second, "the cache copy to complete", func() bool { return b.status(item.InfoHash).State == StateSeeding })
 
 	// Nobody has this one.

@@ -49,12 +49,27 @@ type testNode struct {
 type eventLog struct {
 	mu     sync.Mutex
 	events []string
+	data   []any
 }
 
-func (l *eventLog) publish(typ string, _ any) {
+func (l *eventLog) publish(typ string, data any) {
 	l.mu.Lock()
 	l.events = append(l.events, typ)
+	l.data = append(l.data, data)
 	l.mu.Unlock()
+}
+
+// progress returns the data of every EventProgress so far.
+func (l *eventLog) progress() [][]Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out [][]Status
+	for i, e := range l.events {
+		if e == EventProgress {
+			out = append(out, l.data[i].([]Status))
+		}
+	}
+	return out
 }
 
 func (l *eventLog) count(typ string) int {
@@ -109,7 +124,6 @@ func (n *testNode) start() {
 		n.t.Fatal(err)
 	}
 	n.Engine = e
-	n.cfg.Port = e.Port() // a restart binds the same port
 }
 
 // stop closes the engine and its database, as a node shutting down does.
@@ -126,7 +140,8 @@ func (n *testNode) stop() {
 	}
 }
 
-// restart stops the node and starts it again on the same files and port.
+// restart stops the node and starts it again on the same files (on a new
+// port: the old one may be taken by then).
 func (n *testNode) restart() {
 	n.t.Helper()
 	n.stop()

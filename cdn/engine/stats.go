@@ -205,6 +205,9 @@ func (e *Engine) sample(now time.Time) []Status {
 		it.sampledAt, it.lastRead, it.lastSent = now, read, sent
 		active := it.downRate > 0 || it.upRate > 0
 		e.mu.Unlock()
+		if !active && r.t.Info() != nil && r.t.Complete().Bool() {
+			continue // seeding, idle
+		}
 		st, err := e.Status(r.ih.HexString())
 		if err != nil {
 			continue

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"net/netip"
 	"net/url"
 	"os"
@@ -66,7 +67,6 @@ func TestPublishFileFetchByMagnet(t *testing.T) {
 	if b.events.count(EventComplete) != 1 {
 		t.Errorf("%d %s events, want 1", b.events.count(EventComplete), EventComplete)
 	}
-	eventually(t, 5*time.Second, "a progress event", func() bool { return b.events.count(EventProgress) > 0 })
 
 	// Fetching it again is a no-op returning the same item.
 	if d2, err := b.Fetch(ctx(t), item.InfoHash, ""); err != nil || d2.InfoHash() != item.InfoHash {
@@ -89,6 +89,11 @@ func TestPublishFolderFetchByTorrent(t *testing.T) {
 		"cd2/deep/notes.txt":   writeFile(t, filepath.Join(root, "cd2", "deep", "notes.txt"), 1_000, 5),
 		"cd2/deep/empty.txt":   writeFile(t, filepath.Join(root, "cd2", "deep", "empty.txt"), 0, 6),
 		"cd2/deep/more/x.flac": writeFile(t, filepath.Join(root, "cd2", "deep", "more", "x.flac"), 65_536, 7),
+	}
+	// More files than a store keeps open at once.
+	for i := range maxOpenFiles + 20 {
+		rel := fmt.Sprintf("scans/page%03d.txt", i)
+		files[rel] = writeFile(t, filepath.Join(root, filepath.FromSlash(rel)), 3000+i, uint64(1000+i))
 	}
 	item, err := a.Publish(ctx(t), root, "Album", nil)
 	if err != nil {
@@ -222,6 +227,16 @@ func TestRestartResumesWithoutRehash(t *testing.T) {
 	fetcher.AddPeers(item.InfoHash, []netip.AddrPort{seeder.addr()})
 	eventually(t, 30*time.Second, "a quarter of the data", func() bool {
 		return fetcher.status(item.InfoHash).Completed >= size/4
+	})
+	eventually(t, 5*time.Second, "a progress event", func() bool {
+		for _, sts := range fetcher.events.progress() {
+			for _, st := range sts {
+				if st.InfoHash == item.InfoHash && st.State == StateDownloading && st.Completed > 0 && st.NumPieces > 0 {
+					return true
+				}
+			}
+		}
+		return false
 	})
 
 	fetcher.restart()
