@@ -252,6 +252,14 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 	case !cfg.Bind.IsUnspecified():
 		cc.DisableIPv4 = true
 	}
+	// Trackers are told the bind address (ip=): announces to a group tracker
+	// on loopback leave from 127.0.0.1 whatever the bind address is, and a
+	// tracker would otherwise hand out an address the node does not listen on.
+	if cfg.Bind.Is4() && !cfg.Bind.IsUnspecified() {
+		cc.PublicIp4 = cfg.Bind.AsSlice()
+	} else if cfg.Bind.Is6() && !cfg.Bind.IsUnspecified() {
+		cc.PublicIp6 = cfg.Bind.AsSlice()
+	}
 	cc.NoDefaultPortForwarding = true // no UPnP: the node talks only where it is told to
 	cc.DisableWebtorrent = true       // WebRTC would reach out to public STUN servers
 	cc.Seed = true
