@@ -102,6 +102,9 @@ type Engine struct {
 	mu     sync.Mutex
 	items  map[metainfo.Hash]*item
 	closed bool
+	// announcing holds the tracker URLs each running torrent is announced
+	// to (announce.go).
+	announcing map[*torrent.Torrent]map[string]bool
 
 	evictMu sync.Mutex // one eviction pass at a time
 }
@@ -263,6 +266,9 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 	cc.NoDefaultPortForwarding = true // no UPnP: the node talks only where it is told to
 	cc.DisableWebtorrent = true       // WebRTC would reach out to public STUN servers
 	cc.Seed = true
+	// The engine announces to trackers itself (announce.go); torrents keep
+	// their announce lists for their metainfo.
+	cc.DisableTrackers = true
 	// anacrolix's peer writer can miss a wake-up (tickleWriter broadcasts
 	// without the writer's lock), leaving a wanted request unsent until the
 	// writer's keep-alive timer fires: a stall of a whole minute by default.

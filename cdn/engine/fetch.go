@@ -277,6 +277,7 @@ func (e *Engine) add(ctx context.Context, fs fetchSpec, ai *addedInfo, outDir, o
 			addPeers(t, parseAddrs(fs.peers))
 			if len(fs.trackers) > 0 {
 				t.AddTrackers([][]string{fs.trackers})
+				e.announceTo(t, fs.trackers)
 			}
 		}
 		return &Download{e: e, ih: fs.ih}, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/bencode"
@@ -109,6 +110,7 @@ func (e *Engine) start(ih metainfo.Hash) error {
 	it.notify()
 	e.mu.Unlock()
 
+	e.announceTo(t, trackers)
 	if rec.Origin != OriginPublished {
 		t.SetOnWriteChunkError(func(err error) {
 			// A full or read-only disk: stop asking for data and say why.
@@ -123,21 +125,55 @@ func (e *Engine) start(ih metainfo.Hash) error {
 	go e.watch(ih, it, t)
 	if rec.Origin != OriginPublished && e.cfg.FindPeers != nil {
 		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			ctx, cancel := context.WithCancel(e.ctx)
-			defer cancel()
-			go func() {
-				select {
-				case <-t.Closed():
-				case <-ctx.Done():
-				}
-				cancel()
-			}()
-			addPeers(t, e.cfg.FindPeers(ctx, ih.HexString()))
-		}()
+		go e.findPeers(ih, t)
 	}
 	return nil
+}
+
+// refindPeersInterval is how often an incomplete torrent with no peer
+// connected, or receiving nothing, asks Config.FindPeers again.
+const refindPeersInterval = 3 * time.Second
+
+// findPeers asks Config.FindPeers for a torrent's peers when it starts, and
+// again every refindPeersInterval while it is incomplete and no peer is
+// connected or nothing arrives: a peer that restarted may listen on another port, and nothing
+// else tells the torrent (the node's FindPeers answers with members'
+// current addresses).
+func (e *Engine) findPeers(ih metainfo.Hash, t *torrent.Torrent) {
+	defer e.wg.Done()
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-t.Closed():
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	tick := time.NewTicker(refindPeersInterval)
+	defer tick.Stop()
+	for {
+		addPeers(t, e.cfg.FindPeers(ctx, ih.HexString()))
+		st := t.Stats()
+		read := st.BytesRead.Int64()
+		for {
+			select {
+			case <-tick.C:
+			case <-t.Complete().On():
+				return
+			case <-ctx.Done():
+				return
+			}
+			// No peer, or nothing received since the last look: a peer
+			// that is gone may still count as connected (a uTP
+			// connection lingers until it times out).
+			st = t.Stats()
+			if st.ActivePeers == 0 || st.BytesRead.Int64() == read {
+				break
+			}
+			read = st.BytesRead.Int64()
+		}
+	}
 }
 
 // watch follows one running torrent: it records the metainfo once known,
