@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -25,6 +26,7 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries *lru[cacheKey, *cacheEntry]
+	gen     atomic.Uint64 // counts Flushes: the server's packed answers from before are void
 }
 
 type cacheKey struct {
@@ -66,6 +68,7 @@ func (c *Cache) Flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.entries.clear()
+	c.gen.Add(1)
 }
 
 // ServeDNS implements Handler.
@@ -74,7 +77,11 @@ func (c *Cache) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 	if q.Qclass != dns.ClassINET || q.Qtype == dns.TypeANY {
 		return nextOrFailure(ctx, c.Name(), c.Next, w, r)
 	}
-	if m := c.lookup(r); m != nil {
+	gen := c.gen.Load()
+	if m, until := c.lookup(r); m != nil {
+		// The response stays what it is until the TTLs count down another
+		// second or an entry expires: the server may send it again until then.
+		markPacked(w, packDep{cache: c, cacheGen: gen, until: until})
 		if tracing(ctx) {
 			addStep(ctx, Step{Kind: StepCache, Question: questionString(r), Result: summary(m) + ", from cache", Rcode: m.Rcode})
 		}
@@ -87,8 +94,9 @@ func (c *Cache) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 }
 
 // lookup builds the response to r from the cache, following CNAMEs, or
-// returns nil on a miss.
-func (c *Cache) lookup(r *dns.Msg) *dns.Msg {
+// returns nil on a miss. until is when the response would change: the next
+// second of the count-down of an entry's TTLs, or its expiry.
+func (c *Cache) lookup(r *dns.Msg) (_ *dns.Msg, until time.Time) {
 	q := r.Question[0]
 	now := c.now()
 	name := dns.CanonicalName(q.Name)
@@ -97,29 +105,45 @@ func (c *Cache) lookup(r *dns.Msg) *dns.Msg {
 	defer c.mu.Unlock()
 	for hops := 0; hops <= maxChain; hops++ {
 		if e := c.get(cacheKey{name, q.Qtype}, now); e != nil {
+			until = e.until(now, until)
 			m := new(dns.Msg)
 			m.SetReply(r)
 			m.RecursionAvailable = true
 			m.Rcode = e.rcode
 			m.Answer = append(answer, e.aged(e.answer, now)...)
 			m.Ns = e.aged(e.ns, now)
-			return m
+			return m, until
 		}
 		if q.Qtype == dns.TypeCNAME {
-			return nil
+			return nil, until
 		}
 		e := c.get(cacheKey{name, dns.TypeCNAME}, now)
 		if e == nil || len(e.answer) != 1 {
-			return nil
+			return nil, until
 		}
 		cn, ok := e.answer[0].(*dns.CNAME)
 		if !ok {
-			return nil
+			return nil, until
 		}
+		until = e.until(now, until)
 		answer = append(answer, e.aged(e.answer, now)...)
 		name = dns.CanonicalName(cn.Target)
 	}
-	return nil
+	return nil, until
+}
+
+// until is the earlier of u (if set) and the moment e's aged TTLs next
+// change or e expires.
+func (e *cacheEntry) until(now, u time.Time) time.Time {
+	elapsed := now.Sub(e.stored) / time.Second
+	t := e.stored.Add((elapsed + 1) * time.Second)
+	if e.expires.Before(t) {
+		t = e.expires
+	}
+	if u.IsZero() || t.Before(u) {
+		return t
+	}
+	return u
 }
 
 // get returns the live entry for k; an expired one is removed. c.mu is held.

@@ -34,6 +34,7 @@ type Server struct {
 	allow   []netip.Prefix
 	rrl     *rateLimiter
 	log     *slog.Logger
+	packed  *packedCache // UDP responses to send again
 
 	mu      sync.Mutex
 	servers []*dns.Server
@@ -56,6 +57,7 @@ func NewServer(cfg Config, h Handler) *Server {
 		listen:  cfg.Listen,
 		allow:   cfg.AllowRecursion,
 		rrl:     newRateLimiter(cfg.RateLimit, cfg.Now),
+		packed:  newPackedCache(),
 		log:     cfg.Logger,
 		ctx:     ctx,
 		inline:  context.WithValue(ctx, inlineKey{}, true),
@@ -92,7 +94,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.servers = append(s.servers, &dns.Server{PacketConn: pc, Handler: h, UDPSize: dns.DefaultMsgSize, MsgAcceptFunc: acceptQuery,
 			DecorateReader: func(r dns.Reader) dns.Reader {
-				return &inlineReader{Reader: r, s: s, buf: make([]byte, dns.DefaultMsgSize)}
+				return &inlineReader{Reader: r, s: s, buf: make([]byte, dns.DefaultMsgSize), sc: new(udpScratch)}
 			}})
 	}
 	up := make(chan struct{}, len(s.servers))
@@ -235,8 +237,9 @@ func slipReply(r *dns.Msg) *dns.Msg {
 
 // answer runs the checks and the chain and writes the response, or an
 // error response if the chain wrote none. With an inline context it
-// writes nothing and returns false when the chain would have to wait.
-func (s *Server) answer(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, client netip.Addr, udp bool) bool {
+// writes nothing and returns false when the chain would have to wait. dep
+// is what the response depends on, if a handler said so (see packDep).
+func (s *Server) answer(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, client netip.Addr, udp bool) (ok bool, dep packDep) {
 	rw := &responseWriter{ResponseWriter: w, req: r, udp: udp, ra: allowed(s.allow, client), size: dns.MaxMsgSize}
 	opt := r.IsEdns0()
 	if opt != nil {
@@ -253,11 +256,11 @@ func (s *Server) answer(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, c
 			s.log.Debug("naming: query refused", "client", client, "err", err)
 		}
 		_ = rw.WriteMsg(errorReply(r, rcode))
-		return true
+		return true, packDep{}
 	}
 	rcode, err := s.handler.ServeDNS(ctx, rw, r)
 	if errors.Is(err, errWouldBlock) && !rw.wrote {
-		return false
+		return false, packDep{}
 	}
 	if err != nil {
 		s.log.Debug("naming: query", "client", client, "question", questionString(r), "rcode", dns.RcodeToString[rcode], "err", err)
@@ -267,8 +270,12 @@ func (s *Server) answer(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, c
 			rcode = dns.RcodeServerFailure
 		}
 		_ = rw.WriteMsg(errorReply(r, rcode))
+		return true, packDep{}
 	}
-	return true
+	if err != nil {
+		return true, packDep{}
+	}
+	return true, rw.dep
 }
 
 type inlineKey struct{}
@@ -291,6 +298,14 @@ type inlineReader struct {
 	dns.Reader
 	s   *Server
 	buf []byte
+	sc  *udpScratch
+}
+
+// udpScratch is a socket reader's memory for the inline path, reused from
+// query to query.
+type udpScratch struct {
+	key []byte // the query's key in the packed cache
+	out []byte // a packed response being sent
 }
 
 // boundConn is a UDP socket bound to one address. Its type hides
@@ -310,7 +325,7 @@ func (r *inlineReader) ReadPacketConn(pc net.PacketConn, timeout time.Duration) 
 		if err != nil {
 			return nil, nil, err
 		}
-		out, done := r.s.handleUDP(r.buf[:n], from)
+		out, done := r.s.handleUDP(r.sc, r.buf[:n], from)
 		if !done {
 			return slices.Clone(r.buf[:n]), net.UDPAddrFromAddrPort(from), nil
 		}
@@ -334,7 +349,7 @@ func (r *inlineReader) ReadUDP(conn *net.UDPConn, timeout time.Duration) ([]byte
 		if from == nil {
 			return slices.Clone(r.buf[:n]), sess, nil
 		}
-		out, done := r.s.handleUDP(r.buf[:n], from.AddrPort())
+		out, done := r.s.handleUDP(r.sc, r.buf[:n], from.AddrPort())
 		if !done {
 			return slices.Clone(r.buf[:n]), sess, nil
 		}
@@ -347,16 +362,43 @@ func (r *inlineReader) ReadUDP(conn *net.UDPConn, timeout time.Duration) ([]byte
 // handleUDP answers a raw UDP query inline; done is false when it must be
 // answered the slow way (serve, in a goroutine of its own). Rate limiting
 // is applied to the inline answer only, so that a query is counted once.
-func (s *Server) handleUDP(pkt []byte, client netip.AddrPort) (out []byte, done bool) {
+// A query seen before whose response is still good is answered from the
+// packed cache; out may then be sc.out, good until the next call with sc.
+func (s *Server) handleUDP(sc *udpScratch, pkt []byte, client netip.AddrPort) (out []byte, done bool) {
+	addr := client.Addr().Unmap()
+	key, keep := keyOf(sc.key, pkt, allowed(s.allow, addr))
+	if keep {
+		sc.key = key
+		if out := s.packed.get(sc.out, key, pkt); out != nil {
+			sc.out = out
+			switch s.rrl.check(addr) {
+			case verdictAnswer:
+				return out, true
+			case verdictDrop:
+				return nil, true
+			}
+			req, out, done := s.unpack(pkt)
+			if done {
+				return out, true
+			}
+			w := &packetWriter{network: "udp", client: client}
+			_ = w.WriteMsg(slipReply(req))
+			return w.out, true
+		}
+	}
 	req, out, done := s.unpack(pkt)
 	if done {
 		return out, true
 	}
 	w := &packetWriter{network: "udp", client: client}
-	if !s.answer(s.inline, w, req, client.Addr().Unmap(), true) {
+	ok, dep := s.answer(s.inline, w, req, addr, true)
+	if !ok {
 		return nil, false
 	}
-	switch s.rrl.check(client.Addr().Unmap()) {
+	if keep && w.out != nil {
+		s.packed.put(key, w.out, dep)
+	}
+	switch s.rrl.check(addr) {
 	case verdictDrop:
 		return nil, true
 	case verdictSlip:
@@ -401,6 +443,7 @@ type responseWriter struct {
 	do    bool
 	size  int
 	wrote bool
+	dep   packDep // set by markPacked
 }
 
 func (rw *responseWriter) WriteMsg(m *dns.Msg) error {
@@ -446,7 +489,7 @@ func fit(m *dns.Msg, size int) {
 // the path of dns.Server; over TCP the latter. The fuzz test drives it.
 func (s *Server) handlePacket(ctx context.Context, pkt []byte, client netip.AddrPort, network string) []byte {
 	if network == "udp" {
-		if out, done := s.handleUDP(pkt, client); done {
+		if out, done := s.handleUDP(new(udpScratch), pkt, client); done {
 			return out
 		}
 	}

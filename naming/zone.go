@@ -500,7 +500,12 @@ func (z *Zone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
 		return dns.RcodeRefused, nil
 	}
-	m, outside := z.answer(z.data.Load(), r, name)
+	d := z.data.Load()
+	m, outside, content := z.answer(d, r, name)
+	if !content && (outside == "" || !r.RecursionDesired || z.Next == nil) {
+		// Nothing but this version of the zone went into the response.
+		markPacked(w, packDep{zone: z, zoneData: d})
+	}
 	if tracing(ctx) {
 		addStep(ctx, Step{Kind: StepZone, Zone: z.origin, Question: questionString(r), Result: summary(m) + ", authoritative", Rcode: m.Rcode})
 	}
@@ -533,8 +538,10 @@ func (z *Zone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 const maxChain = 8
 
 // answer builds the response to r for name (canonical, inside the zone).
-// outside is the target of a CNAME chain that leaves the zone, if any.
-func (z *Zone) answer(d *zoneData, r *dns.Msg, name string) (m *dns.Msg, outside string) {
+// outside is the target of a CNAME chain that leaves the zone, if any;
+// content says whether content names, whose holders change without a new
+// version of the zone, went into the answer.
+func (z *Zone) answer(d *zoneData, r *dns.Msg, name string) (m *dns.Msg, outside string, content bool) {
 	qtype := r.Question[0].Qtype
 	m = new(dns.Msg)
 	m.SetReply(r)
@@ -542,27 +549,27 @@ func (z *Zone) answer(d *zoneData, r *dns.Msg, name string) (m *dns.Msg, outside
 	for hops := 0; hops <= maxChain; hops++ {
 		if name != z.cdn && inside(name, z.cdn) {
 			z.contentAnswer(d, m, name, qtype)
-			return m, ""
+			return m, "", true
 		}
 		set, ok := d.names[name]
 		if !ok {
 			m.Rcode = dns.RcodeNameError
 			m.Ns = []dns.RR{d.negSOA}
-			return m, ""
+			return m, "", false
 		}
 		if qtype == dns.TypeANY && hops == 0 {
 			// RFC 8482: a minimal answer to ANY.
 			m.Answer = append(m.Answer, &dns.HINFO{Hdr: z.hdr(name, dns.TypeHINFO, z.ttl), Cpu: "RFC8482"})
-			return m, ""
+			return m, "", false
 		}
 		if qtype == dns.TypeSOA && name == z.origin {
 			m.Answer = append(m.Answer, d.soa)
-			return m, ""
+			return m, "", false
 		}
 		if rrs := set[qtype]; len(rrs) > 0 {
 			m.Answer = append(m.Answer, rrs...)
 			z.additional(d, m, rrs)
-			return m, ""
+			return m, "", false
 		}
 		c := set[dns.TypeCNAME]
 		if len(c) == 0 {
@@ -571,14 +578,14 @@ func (z *Zone) answer(d *zoneData, r *dns.Msg, name string) (m *dns.Msg, outside
 		m.Answer = append(m.Answer, c[0])
 		target := dns.CanonicalName(c[0].(*dns.CNAME).Target)
 		if !inside(target, z.origin) {
-			return m, target
+			return m, target, false
 		}
 		name = target
 	}
 	if len(m.Answer) == 0 || m.Answer[len(m.Answer)-1].Header().Rrtype == dns.TypeCNAME {
 		m.Ns = []dns.RR{d.negSOA}
 	}
-	return m, ""
+	return m, "", false
 }
 
 // additional adds the zone's addresses of the targets of NS, MX and SRV
