@@ -28,3 +28,22 @@ function append(el, children) {
 
 // $ finds one element by selector, in root or the document.
 export const $ = (selector, root = document) => root.querySelector(selector);
+
+// copyButton makes a button that copies text() to the clipboard and says whether it
+// worked; null where the page has no clipboard.
+export function copyButton(what, text) {
+  if (!navigator.clipboard) return null; // only in secure contexts; localhost is one
+  const button = h('button', { type: 'button', class: 'button tiny quiet', 'aria-label': `Copy ${what}` }, 'Copy');
+  let reset;
+  button.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(text());
+      button.textContent = 'Copied';
+    } catch {
+      button.textContent = 'Not copied';
+    }
+    clearTimeout(reset);
+    reset = setTimeout(() => { button.textContent = 'Copy'; }, 1500);
+  });
+  return button;
+}

@@ -4,7 +4,7 @@
 // The zone follows cdn.member events (membership and members' records
 // change it) and the user's own changes; see the DNS routes in docs/API.md.
 
-import { h } from '../dom.js';
+import { copyButton, h } from '../dom.js';
 import { millis } from '../format.js';
 
 export default { id: 'names', title: 'Names', render };
@@ -616,19 +616,3 @@ function rrTable(id, rrs) {
         h('td', { class: 'rr-value mono wrap' }, r.value))))));
 }
 
-function copyButton(what, text) {
-  if (!navigator.clipboard) return null; // only in secure contexts; localhost is one
-  const button = h('button', { type: 'button', class: 'button tiny quiet', 'aria-label': `Copy the ${what}` }, 'Copy');
-  let reset;
-  button.addEventListener('click', async () => {
-    try {
-      await navigator.clipboard.writeText(text());
-      button.textContent = 'Copied';
-    } catch {
-      button.textContent = 'Not copied';
-    }
-    clearTimeout(reset);
-    reset = setTimeout(() => { button.textContent = 'Copy'; }, 1500);
-  });
-  return button;
-}

@@ -1,7 +1,7 @@
 // The Node area: who this node is, what it serves, how long it has run, and
 // the live log of its events.
 
-import { h } from '../dom.js';
+import { copyButton, h } from '../dom.js';
 import { describe, isProgress } from '../events.js';
 import { clock, compactJSON, dateTime, duration } from '../format.js';
 
@@ -125,19 +125,3 @@ function eventRow(ev) {
           h('span', { class: 'v' }, typeof val === 'string' ? val : compactJSON(val))))));
 }
 
-function copyButton(what, text) {
-  if (!navigator.clipboard) return null; // only in secure contexts; localhost is one
-  const button = h('button', { type: 'button', class: 'button tiny quiet', 'aria-label': `Copy ${what}` }, 'Copy');
-  let reset;
-  button.addEventListener('click', async () => {
-    try {
-      await navigator.clipboard.writeText(text());
-      button.textContent = 'Copied';
-    } catch {
-      button.textContent = 'Not copied';
-    }
-    clearTimeout(reset);
-    reset = setTimeout(() => { button.textContent = 'Copy'; }, 1500);
-  });
-  return button;
-}
