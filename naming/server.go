@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -153,7 +154,7 @@ func listenBoth(ctx context.Context, listen string) ([]net.PacketConn, net.Liste
 		}
 		ln.Close()
 		if port != "0" {
-			return nil, nil, fmt.Errorf("naming: listen udp %s: port taken", addr)
+			return nil, nil, fmt.Errorf("naming: listen udp %s: %w", addr, syscall.EADDRINUSE)
 		}
 	}
 	return nil, nil, fmt.Errorf("naming: no port free for both UDP and TCP on %s", host)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -41,7 +42,7 @@ func (n *Node) startNaming(ctx context.Context) error {
 		return fmt.Errorf("node: dns: %w", err)
 	}
 	if err := svc.Start(ctx); err != nil {
-		if strings.Contains(err.Error(), "address already in use") {
+		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("node: DNS port %s is taken by another program; change it with --dns-port or ports.dns in shoal.toml", cfg.Listen)
 		}
 		return fmt.Errorf("node: dns: %w", err)

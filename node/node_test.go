@@ -211,3 +211,21 @@ func TestBusKeepsHistoryAndDropsForSlowSubscribers(t *testing.T) {
 		t.Errorf("history holds %d events", len(all))
 	}
 }
+
+func TestTakenDNSPortIsNamed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	opts := testOptions(t.TempDir())
+	base := opts.Override
+	opts.Override = func(c *Config) {
+		base(c)
+		c.Ports.DNS = ln.Addr().(*net.TCPAddr).Port
+	}
+	_, err = Start(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "--dns-port") {
+		t.Fatalf("err = %v; want it to name the --dns-port flag", err)
+	}
+}
