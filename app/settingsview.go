@@ -26,10 +26,11 @@ type settingsView struct {
 	// are saved as they are.
 	base node.Config
 
-	name, network, bind, uiAddress, peerPort, bittorrentPort, join *widget.Entry
-	logLevel                                                       *widget.Select
-	save                                                           *widget.Button
-	result                                                         *widget.Label
+	name, network, bind, uiAddress, peerPort, bittorrentPort, join, dhtBootstrap *widget.Entry
+	publicDHT                                                                    *widget.Check
+	logLevel                                                                     *widget.Select
+	save                                                                         *widget.Button
+	result                                                                       *widget.Label
 
 	content fyne.CanvasObject
 }
@@ -45,11 +46,15 @@ func newSettingsView(n Node, l loop) *settingsView {
 		peerPort:       widget.NewEntry(),
 		bittorrentPort: widget.NewEntry(),
 		join:           widget.NewMultiLineEntry(),
+		dhtBootstrap:   widget.NewMultiLineEntry(),
+		publicDHT:      widget.NewCheck("Also start from the public BitTorrent routers", nil),
 		logLevel:       widget.NewSelect([]string{"debug", "info", "warn", "error"}, nil),
 		result:         widget.NewLabel(""),
 	}
 	v.join.SetPlaceHolder("HOST:PORT of members, one a line or comma-separated")
 	v.join.SetMinRowsVisible(3)
+	v.dhtBootstrap.SetPlaceHolder("HOST:PORT of DHT nodes, such as a member's BitTorrent port")
+	v.dhtBootstrap.SetMinRowsVisible(2)
 	v.result.Wrapping = fyne.TextWrapWord
 	v.save = widget.NewButtonWithIcon("Save", theme.DocumentSaveIcon(), v.submit)
 	v.save.Importance = widget.HighImportance
@@ -62,6 +67,8 @@ func newSettingsView(n Node, l loop) *settingsView {
 		&widget.FormItem{Text: "Peer port", Widget: v.peerPort, HintText: restartHint},
 		&widget.FormItem{Text: "BitTorrent port", Widget: v.bittorrentPort, HintText: restartHint},
 		&widget.FormItem{Text: "Join", Widget: v.join, HintText: restartHint},
+		&widget.FormItem{Text: "DHT bootstrap", Widget: v.dhtBootstrap, HintText: restartHint},
+		&widget.FormItem{Text: "Public DHT", Widget: v.publicDHT, HintText: restartHint},
 		&widget.FormItem{Text: "Log level", Widget: v.logLevel, HintText: restartHint},
 	)
 	v.content = container.NewVScroll(container.NewPadded(container.NewVBox(
@@ -90,6 +97,8 @@ func (v *settingsView) load(cfg node.Config) {
 	v.peerPort.SetText(strconv.Itoa(cfg.Ports.Peer))
 	v.bittorrentPort.SetText(strconv.Itoa(cfg.Ports.BitTorrent))
 	v.join.SetText(strings.Join(cfg.Join, "\n"))
+	v.dhtBootstrap.SetText(strings.Join(cfg.CDN.DHTBootstrap, "\n"))
+	v.publicDHT.SetChecked(cfg.CDN.PublicDHT)
 	v.logLevel.SetSelected(cfg.Log.Level)
 }
 
@@ -108,12 +117,21 @@ func (v *settingsView) config() (node.Config, error) {
 	if cfg.Ports.BitTorrent, err = port("BitTorrent port", v.bittorrentPort.Text); err != nil {
 		return cfg, err
 	}
-	cfg.Join = strings.FieldsFunc(v.join.Text, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
-	if cfg.Join == nil {
-		cfg.Join = []string{}
-	}
+	cfg.Join = addressList(v.join.Text)
+	cfg.CDN.DHTBootstrap = addressList(v.dhtBootstrap.Text)
+	cfg.CDN.PublicDHT = v.publicDHT.Checked
 	cfg.Log.Level = v.logLevel.Selected
 	return cfg, nil
+}
+
+// addressList splits HOST:PORT addresses given one a line or
+// comma-separated.
+func addressList(s string) []string {
+	list := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	if list == nil {
+		list = []string{}
+	}
+	return list
 }
 
 func port(what, s string) (int, error) {
@@ -181,6 +199,10 @@ func settingLabel(key string) string {
 		return "log level"
 	case "join":
 		return "join list"
+	case "cdn.dht_bootstrap":
+		return "DHT bootstrap"
+	case "cdn.public_dht":
+		return "public DHT"
 	}
 	return key // network, ports
 }

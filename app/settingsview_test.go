@@ -31,6 +31,8 @@ func replaceText(e *widget.Entry, s string) {
 func TestSettingsFormShowsConfig(t *testing.T) {
 	n := newFakeNode()
 	n.cfg.Join = []string{"10.0.0.2:7481", "10.0.0.3:7481"}
+	n.cfg.CDN.DHTBootstrap = []string{"10.0.0.2:7482"}
+	n.cfg.CDN.PublicDHT = true
 	v, _ := openSettings(t, n)
 	for _, f := range []struct{ field, got, want string }{
 		{"name", v.name.Text, "alpha"},
@@ -40,17 +42,21 @@ func TestSettingsFormShowsConfig(t *testing.T) {
 		{"peer port", v.peerPort.Text, "7481"},
 		{"bittorrent port", v.bittorrentPort.Text, "7482"},
 		{"join", v.join.Text, "10.0.0.2:7481\n10.0.0.3:7481"},
+		{"dht bootstrap", v.dhtBootstrap.Text, "10.0.0.2:7482"},
 		{"log level", v.logLevel.Selected, "info"},
 	} {
 		if f.got != f.want {
 			t.Errorf("%s shows %q, want %q", f.field, f.got, f.want)
 		}
 	}
+	if !v.publicDHT.Checked {
+		t.Error("public DHT shows unchecked, want checked")
+	}
 }
 
 func TestSettingsSaveSendsEditedValues(t *testing.T) {
 	n := newFakeNode()
-	n.restart = []string{"bind", "ports", "join", "log.level"}
+	n.restart = []string{"bind", "ports", "join", "cdn.dht_bootstrap", "cdn.public_dht", "log.level"}
 	v, q := openSettings(t, n)
 
 	replaceText(v.name, "gamma")
@@ -58,6 +64,8 @@ func TestSettingsSaveSendsEditedValues(t *testing.T) {
 	replaceText(v.peerPort, "9481")
 	replaceText(v.bittorrentPort, "0")
 	replaceText(v.join, "10.0.0.2:7481, 10.0.0.3:7481\n10.0.0.4:7481")
+	replaceText(v.dhtBootstrap, "10.0.0.2:7482\n10.0.0.5:6881")
+	test.Tap(v.publicDHT)
 	v.logLevel.SetSelected("debug")
 	test.Tap(v.save)
 
@@ -71,12 +79,15 @@ func TestSettingsSaveSendsEditedValues(t *testing.T) {
 	want.Bind = "192.168.1.20"
 	want.Ports.Peer, want.Ports.BitTorrent = 9481, 0
 	want.Join = []string{"10.0.0.2:7481", "10.0.0.3:7481", "10.0.0.4:7481"}
+	want.CDN.DHTBootstrap = []string{"10.0.0.2:7482", "10.0.0.5:6881"}
+	want.CDN.PublicDHT = true
 	want.Log.Level = "debug"
 	if got := saved[0]; got.Name != want.Name || got.Network != want.Network || got.Bind != want.Bind ||
-		got.UI != want.UI || got.Ports != want.Ports || got.Log != want.Log || !slices.Equal(got.Join, want.Join) {
+		got.UI != want.UI || got.Ports != want.Ports || got.Log != want.Log || !slices.Equal(got.Join, want.Join) ||
+		!slices.Equal(got.CDN.DHTBootstrap, want.CDN.DHTBootstrap) || got.CDN.PublicDHT != want.CDN.PublicDHT {
 		t.Errorf("saved %+v\nwant  %+v", got, want)
 	}
-	for _, s := range []string{"Saved.", "bind address", "ports", "join list", "log level", "after restart"} {
+	for _, s := range []string{"Saved.", "bind address", "ports", "join list", "DHT bootstrap", "public DHT", "log level", "after restart"} {
 		if !strings.Contains(v.result.Text, s) {
 			t.Errorf("result %q does not mention %q", v.result.Text, s)
 		}
@@ -139,7 +150,8 @@ func TestSettingsHintsWhichFieldsNeedRestart(t *testing.T) {
 	})
 	want := map[string]bool{
 		"Name": false, "Network": true, "Bind address": true, "UI address": true,
-		"Peer port": true, "BitTorrent port": true, "Join": true, "Log level": true,
+		"Peer port": true, "BitTorrent port": true, "Join": true, "DHT bootstrap": true, "Public DHT": true,
+		"Log level": true,
 	}
 	for field, restart := range want {
 		if got, ok := hinted[field]; !ok || got != restart {

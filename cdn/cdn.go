@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,13 @@ type Config struct {
 	PeerPort, TorrentPort int
 	// Join lists members' peer APIs (HOST:PORT) to join through.
 	Join []string
+	// DHTBootstrap lists DHT nodes (HOST:PORT, such as a member's
+	// BitTorrent port) the DHT starts from besides the known members, so a
+	// node given no Join can find the members through the DHT.
+	DHTBootstrap []string
+	// PublicDHT lets the DHT start from the public BitTorrent routers too;
+	// by default it starts only from the group.
+	PublicDHT bool
 	// UploadRate and DownloadRate cap transfers in bytes/s; 0 = no cap.
 	UploadRate, DownloadRate int64
 	CacheQuota               int64
@@ -52,9 +60,10 @@ type Config struct {
 	Publish func(eventType string, data any)
 }
 
-// MembershipTiming is how fast members gossip and give up on each other.
+// MembershipTiming is how fast members gossip, give up on each other and
+// look for each other through the DHT.
 type MembershipTiming struct {
-	Interval, SuspectAfter, RemoveAfter, CatalogInterval time.Duration
+	Interval, SuspectAfter, RemoveAfter, CatalogInterval, DHTInterval time.Duration
 }
 
 // Event types the CDN publishes besides the engine's.
@@ -78,6 +87,7 @@ type CDN struct {
 	cfg      Config
 	peerLn   net.Listener
 	srv      *http.Server
+	ctx      context.Context // ends when the CDN closes
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	unsub    func()
@@ -94,7 +104,13 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	if cfg.Publish == nil {
 		cfg.Publish = func(string, any) {}
 	}
+	for _, hp := range cfg.DHTBootstrap {
+		if _, _, err := parseHostPort(hp); err != nil {
+			return nil, fmt.Errorf("cdn: DHT bootstrap node: %w", err)
+		}
+	}
 	c := &CDN{cfg: cfg}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	publish := cfg.Publish
 	cfg.Publish = func(typ string, data any) {
 		publish(typ, data)
@@ -121,6 +137,7 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		Port:             cfg.TorrentPort,
 		DHT:              true,
 		DHTStartingNodes: c.dhtNodes,
+		DHTPublicRouters: cfg.PublicDHT,
 		Trackers:         c.trackers,
 		FindPeers:        c.findPeers,
 		Publisher:        membership.NodeID(cfg.Signer.PublicKey()),
@@ -148,6 +165,7 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		SuspectAfter: cfg.Membership.SuspectAfter,
 		RemoveAfter:  cfg.Membership.RemoveAfter,
 		DHT:          c.Engine,
+		DHTInterval:  cfg.Membership.DHTInterval,
 		Logger:       cfg.Log.With("part", "membership"),
 	})
 	if err != nil {
@@ -181,13 +199,11 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	c.Catalog.Routes(mux)
 	c.Tracker.Routes(mux)
 	mux.Handle(engine.GatewayPrefix, c.Engine.Gateway())
-	runCtx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
 	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return runCtx }}
+		BaseContext: func(net.Listener) context.Context { return c.ctx }}
 	c.goRun(func() { c.srv.Serve(c.peerLn) })
-	c.goRun(func() { c.Members.Run(runCtx) })
-	c.goRun(func() { c.Catalog.Run(runCtx) })
+	c.goRun(func() { c.Members.Run(c.ctx) })
+	c.goRun(func() { c.Catalog.Run(c.ctx) })
 	return c, nil
 }
 
@@ -258,7 +274,8 @@ func endpoint(m membership.Member, service string) (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(m.Record.Addresses[0], uint16(port)), true
 }
 
-// dhtNodes starts the DHT from the members, never from public routers.
+// dhtNodes starts the DHT from the members and the configured bootstrap
+// nodes; public routers are the engine's to add, and only when asked.
 func (c *CDN) dhtNodes() []netip.AddrPort {
 	var out []netip.AddrPort
 	for _, m := range c.alive() {
@@ -266,7 +283,54 @@ func (c *CDN) dhtNodes() []netip.AddrPort {
 			out = append(out, ap)
 		}
 	}
+	for _, hp := range c.cfg.DHTBootstrap {
+		aps, err := resolveHostPort(c.ctx, hp)
+		if err != nil {
+			c.cfg.Log.Warn("DHT bootstrap node not resolved", "node", hp, "err", err)
+			continue
+		}
+		out = append(out, aps...)
+	}
 	return out
+}
+
+// parseHostPort splits HOST:PORT and checks the port.
+func parseHostPort(s string) (host string, port uint16, err error) {
+	host, p, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return "", 0, fmt.Errorf("%q is not HOST:PORT", s)
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil || n == 0 {
+		return "", 0, fmt.Errorf("%q has no port from 1 to 65535", s)
+	}
+	return host, uint16(n), nil
+}
+
+// dnsTimeout bounds resolving one bootstrap node's host name.
+const dnsTimeout = 5 * time.Second
+
+// resolveHostPort turns HOST:PORT into addresses; an IP is taken as it is,
+// a host name is looked up each time, as its addresses may change.
+func resolveHostPort(ctx context.Context, s string) ([]netip.AddrPort, error) {
+	host, port, err := parseHostPort(s)
+	if err != nil {
+		return nil, err
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.AddrPort{netip.AddrPortFrom(ip.Unmap(), port)}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, dnsTimeout)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.AddrPort, len(ips))
+	for i, ip := range ips {
+		out[i] = netip.AddrPortFrom(ip.Unmap(), port)
+	}
+	return out, nil
 }
 
 // trackers are the announce URLs of the group: this node's and the members'.

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +137,53 @@ func TestAPISettings(t *testing.T) {
 	}
 	if n.Config().Ports.Peer == 9999 {
 		t.Error("the running config took a restart-only setting")
+	}
+}
+
+// TestAPIDHTSettings: cdn.dht_bootstrap takes HOST:PORT of DHT nodes. A bad
+// entry is refused with 400 and an error naming the setting and the entry,
+// and nothing is written; good entries and public_dht are saved and wait
+// for a restart. A bad entry in shoal.toml stops the node's start.
+func TestAPIDHTSettings(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	path := filepath.Join(dir, ConfigFile)
+	before, _ := os.ReadFile(path)
+	for _, bad := range []string{"192.0.2.10", "no-port", ":7482", "192.0.2.10:0", "192.0.2.10:65536", "192.0.2.10:x", ""} {
+		cfg := n.Config()
+		cfg.CDN.DHTBootstrap = []string{"192.0.2.11:7482", bad}
+		resp, body := call(t, n, "PUT", "/api/v1/settings", n.token, toJSON(cfg))
+		msg, _ := body["error"].(string)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(msg, "cdn.dht_bootstrap") || !strings.Contains(msg, fmt.Sprintf("%q", bad)) {
+			t.Errorf("dht_bootstrap %q: %d %q; want 400 naming cdn.dht_bootstrap and the entry", bad, resp.StatusCode, msg)
+		}
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("a rejected DHT bootstrap node changed shoal.toml")
+	}
+
+	cfg := n.Config()
+	cfg.CDN.DHTBootstrap = []string{"192.0.2.10:7482", "dht.example.net:6881", "[2001:db8::1]:7482"}
+	cfg.CDN.PublicDHT = true
+	resp, body := call(t, n, "PUT", "/api/v1/settings", n.token, toJSON(cfg))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("save: %d %v", resp.StatusCode, body)
+	}
+	if got := toJSON(body["restart_required"]); got != `["cdn.dht_bootstrap","cdn.public_dht"]` {
+		t.Errorf("restart_required = %s", got)
+	}
+	saved, _, err := LoadConfig(path)
+	if err != nil || !slices.Equal(saved.CDN.DHTBootstrap, cfg.CDN.DHTBootstrap) || !saved.CDN.PublicDHT {
+		t.Errorf("shoal.toml holds %+v, %v", saved.CDN, err)
+	}
+	if running := n.Config(); len(running.CDN.DHTBootstrap) != 0 || running.CDN.PublicDHT {
+		t.Errorf("the running config took restart-only DHT settings: %+v", running.CDN)
+	}
+
+	other := t.TempDir()
+	os.WriteFile(filepath.Join(other, ConfigFile), []byte("[cdn]\ndht_bootstrap = [\"192.0.2.10\"]\n"), 0o600)
+	if _, err := Start(context.Background(), testOptions(other)); err == nil || !strings.Contains(err.Error(), `cdn.dht_bootstrap: "192.0.2.10" is not HOST:PORT`) {
+		t.Errorf("bad dht_bootstrap in shoal.toml: err = %v", err)
 	}
 }
 

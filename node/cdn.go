@@ -31,6 +31,8 @@ func (n *Node) startCDN(ctx context.Context) error {
 		PeerPort:     cfg.Ports.Peer,
 		TorrentPort:  cfg.Ports.BitTorrent,
 		Join:         cfg.Join,
+		DHTBootstrap: cfg.CDN.DHTBootstrap,
+		PublicDHT:    cfg.CDN.PublicDHT,
 		UploadRate:   cfg.CDN.UploadKiBs << 10,
 		DownloadRate: cfg.CDN.DownloadKiBs << 10,
 		CacheQuota:   cfg.CDN.CacheQuotaMiB << 20,

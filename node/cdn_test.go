@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,11 +24,21 @@ var fastCDN = cdn.MembershipTiming{
 // startMember starts a node on bind with fast gossip, joining through join.
 func startMember(t *testing.T, name, bind string, join ...string) *Node {
 	t.Helper()
-	n, err := Start(context.Background(), Options{DataDir: t.TempDir(), CDNTiming: fastCDN, Override: func(c *Config) {
-		c.Name, c.Bind, c.Join = name, bind, join
+	return startMemberWith(t, name, bind, fastCDN, func(c *Config) { c.Join = join })
+}
+
+// startMemberWith starts a node on bind on free ports with timing; edit,
+// if not nil, changes its settings further.
+func startMemberWith(t *testing.T, name, bind string, timing cdn.MembershipTiming, edit func(*Config)) *Node {
+	t.Helper()
+	n, err := Start(context.Background(), Options{DataDir: t.TempDir(), CDNTiming: timing, Override: func(c *Config) {
+		c.Name, c.Bind = name, bind
 		c.UI.Address = "127.0.0.1:0"
 		c.Ports = Ports{}
 		c.DNS.Upstreams = []string{"127.0.0.1:1"} // tests never ask a real resolver
+		if edit != nil {
+			edit(c)
+		}
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -116,4 +128,61 @@ func aliveMembers(n *Node) int {
 		}
 	}
 	return c
+}
+
+// TestMembersFindEachOtherThroughTheDHT: alpha starts alone; beta and gamma
+// are given no member to join, only alpha's BitTorrent port as a DHT node to
+// start from (cdn.dht_bootstrap). Each announces its peer API under the
+// network's DHT key and looks the key up on the real DHT, so all three come
+// to list the same three members.
+func TestMembersFindEachOtherThroughTheDHT(t *testing.T) {
+	timing := fastCDN
+	timing.DHTInterval = 200 * time.Millisecond
+	alpha := startMemberWith(t, "alpha", "127.0.0.2", timing, nil)
+	bootstrap := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(alpha.CDN().Engine.Port())).String()
+	nodes := []*Node{alpha}
+	for _, m := range []struct{ name, bind string }{{"beta", "127.0.0.3"}, {"gamma", "127.0.0.4"}} {
+		nodes = append(nodes, startMemberWith(t, m.name, m.bind, timing, func(c *Config) {
+			c.CDN.DHTBootstrap = []string{bootstrap}
+		}))
+	}
+	var want []string
+	for _, n := range nodes {
+		if len(n.Config().Join) != 0 {
+			t.Fatalf("%s was given members to join: %v", n.Config().Name, n.Config().Join)
+		}
+		want = append(want, n.Identity().ID())
+	}
+	slices.Sort(want)
+
+	waitFor(t, "all three nodes to list the same three members", func() bool {
+		for _, n := range nodes {
+			if !slices.Equal(aliveIDs(n), want) {
+				return false
+			}
+		}
+		return true
+	})
+	// The bootstrap node is in the others' DHT routing tables, once.
+	for _, n := range nodes[1:] {
+		got := n.CDN().Engine.DHTNodes()
+		if !slices.Contains(got, netip.MustParseAddrPort(bootstrap)) {
+			t.Errorf("%s's DHT nodes %v lack the bootstrap node %s", n.Config().Name, got, bootstrap)
+		}
+		if unique := slices.Compact(slices.SortedFunc(slices.Values(got), netip.AddrPort.Compare)); len(unique) != len(got) {
+			t.Errorf("%s's DHT nodes list one node twice: %v", n.Config().Name, got)
+		}
+	}
+}
+
+// aliveIDs are the IDs of the members n sees alive, itself included, sorted.
+func aliveIDs(n *Node) []string {
+	var ids []string
+	for _, m := range n.CDN().Members.Members() {
+		if m.State == membership.Alive {
+			ids = append(ids, m.ID())
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }

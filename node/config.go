@@ -51,13 +51,19 @@ type DNSConfig struct {
 	RateLimit int `toml:"rate_limit" json:"rate_limit"`
 }
 
-// CDNConfig tunes sharing: rate caps and the gateway cache's size.
+// CDNConfig tunes sharing: rate caps, the gateway cache's size and where
+// the DHT starts.
 type CDNConfig struct {
 	// UploadKiBs and DownloadKiBs cap BitTorrent transfers in KiB/s; 0 = no cap.
 	UploadKiBs   int64 `toml:"upload_kib_s" json:"upload_kib_s"`
 	DownloadKiBs int64 `toml:"download_kib_s" json:"download_kib_s"`
 	// CacheQuotaMiB bounds what the node keeps of content fetched for others.
 	CacheQuotaMiB int64 `toml:"cache_quota_mib" json:"cache_quota_mib"`
+	// DHTBootstrap lists DHT nodes (HOST:PORT, such as any member's
+	// BitTorrent port) the DHT starts from besides the known members.
+	DHTBootstrap []string `toml:"dht_bootstrap" json:"dht_bootstrap"`
+	// PublicDHT lets the DHT start from the public BitTorrent routers too.
+	PublicDHT bool `toml:"public_dht" json:"public_dht"`
 }
 
 // UIConfig is where the web client and control API listen.
@@ -86,7 +92,7 @@ func DefaultConfig() Config {
 		Join:    []string{},
 		UI:      UIConfig{Address: "127.0.0.1:7480"},
 		Ports:   Ports{Peer: 7481, BitTorrent: 7482, DNS: 7453},
-		CDN:     CDNConfig{CacheQuotaMiB: 10 << 10},
+		CDN:     CDNConfig{CacheQuotaMiB: 10 << 10, DHTBootstrap: []string{}},
 		DNS: DNSConfig{Zone: "shoal", Mode: "forward", Upstreams: []string{}, RootHints: []string{},
 			AllowRecursion: []string{"127.0.0.0/8", "::1/128"}, RateLimit: 100},
 		Log: LogConfig{Level: "info"},
@@ -144,6 +150,14 @@ func (c Config) Validate() error {
 	if c.CDN.CacheQuotaMiB < 1 {
 		return fmt.Errorf("cdn.cache_quota_mib %d must be at least 1", c.CDN.CacheQuotaMiB)
 	}
+	for _, b := range c.CDN.DHTBootstrap {
+		if err := validHostPort(b); err != nil {
+			return fmt.Errorf("cdn.dht_bootstrap: %w", err)
+		}
+		if _, port, _ := net.SplitHostPort(b); port == "0" {
+			return fmt.Errorf("cdn.dht_bootstrap: %q has port 0; give the DHT node's port", b)
+		}
+	}
 	if err := c.DNS.validate(); err != nil {
 		return err
 	}
@@ -183,6 +197,16 @@ func (d DNSConfig) validate() error {
 	return nil
 }
 
+// fillLists makes missing lists empty, so they read as [] in JSON.
+func (c *Config) fillLists() {
+	if c.Join == nil {
+		c.Join = []string{}
+	}
+	if c.CDN.DHTBootstrap == nil {
+		c.CDN.DHTBootstrap = []string{}
+	}
+}
+
 func validHostPort(s string) error {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil || host == "" {
@@ -218,9 +242,7 @@ func LoadConfig(path string) (cfg Config, created bool, err error) {
 	if und := md.Undecoded(); len(und) > 0 {
 		return cfg, false, fmt.Errorf("node: %s: unknown setting %q", path, und[0].String())
 	}
-	if cfg.Join == nil {
-		cfg.Join = []string{}
-	}
+	cfg.fillLists()
 	if err := cfg.Validate(); err != nil {
 		return cfg, false, fmt.Errorf("node: %s: %w", path, err)
 	}
@@ -312,6 +334,13 @@ download_kib_s = {{.CDN.DownloadKiBs}}
 # How much content fetched for others (the gateway's cache) the node keeps,
 # in MiB; least recently used items go first. Pinned and published items stay.
 cache_quota_mib = {{.CDN.CacheQuotaMiB}}
+# The DHT finds the group's members for nodes given no join list. It starts
+# from the known members and from these DHT nodes: HOST:PORT, such as any
+# member's BitTorrent port (e.g. "192.0.2.10:7482").
+dht_bootstrap = {{toml .CDN.DHTBootstrap}}
+# true also starts the DHT from the public BitTorrent routers on the
+# internet; by default the DHT stays within the group.
+public_dht = {{.CDN.PublicDHT}}
 
 [dns]
 # The group's zone: the node called NAME answers as NAME.{{.DNS.Zone}}.

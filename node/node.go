@@ -318,6 +318,12 @@ func pendingRestart(running, next Config) []string {
 	if next.CDN.CacheQuotaMiB != running.CDN.CacheQuotaMiB {
 		restart = append(restart, "cdn.cache_quota_mib")
 	}
+	if !slices.Equal(next.CDN.DHTBootstrap, running.CDN.DHTBootstrap) {
+		restart = append(restart, "cdn.dht_bootstrap")
+	}
+	if next.CDN.PublicDHT != running.CDN.PublicDHT {
+		restart = append(restart, "cdn.public_dht")
+	}
 	if next.Log != running.Log {
 		restart = append(restart, "log.level")
 	}
@@ -330,9 +336,7 @@ func pendingRestart(running, next Config) []string {
 // SaveSettings validates cfg, writes it to shoal.toml and applies what can
 // change while running (the name). Invalid settings change nothing.
 func (n *Node) SaveSettings(cfg Config) (SettingsResult, error) {
-	if cfg.Join == nil {
-		cfg.Join = []string{}
-	}
+	cfg.fillLists()
 	if err := cfg.Validate(); err != nil {
 		return SettingsResult{}, fmt.Errorf("node: settings: %w", err)
 	}

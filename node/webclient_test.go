@@ -105,8 +105,21 @@ func TestWebClient(t *testing.T) {
 		t.Errorf("a refused save changed the config: %+v", cfg)
 	}
 
-	// A good save applies the name at once, everywhere.
+	// So does a bad DHT bootstrap node, which the error names and the form marks.
 	p.fill("#settings-bind", "127.0.0.1")
+	p.fill("#settings-cdn-dht_bootstrap", "192.0.2.10:7482\nno-port")
+	p.submit("#settings-form")
+	p.waitFor("the DHT bootstrap error to show", `(() => { const e = document.querySelector('#settings-error');
+		return e.checkVisibility() && e.textContent.includes('cdn.dht_bootstrap') && e.textContent.includes('"no-port"'); })()`)
+	if got := p.evalString(`document.querySelector('#settings-cdn-dht_bootstrap').getAttribute('aria-invalid')`); got != "true" {
+		t.Errorf("DHT bootstrap field aria-invalid = %q after the error, want true", got)
+	}
+	if cfg := n.Config(); len(cfg.CDN.DHTBootstrap) != 0 {
+		t.Errorf("a refused save changed the config: %+v", cfg.CDN)
+	}
+
+	// A good save applies the name at once, everywhere.
+	p.fill("#settings-cdn-dht_bootstrap", "")
 	p.fill("#settings-name", "webtest2")
 	p.submit("#settings-form")
 	p.waitFor("the success note", `document.querySelector('#settings-result').checkVisibility()`)
@@ -126,6 +139,14 @@ func TestWebClient(t *testing.T) {
 	}
 	p.waitFor("the form to show the saved name", `document.querySelector('#settings-name').value === 'fromcli'`)
 	p.waitFor("the log level's restart hint", `document.querySelector('[data-restart-hint="log.level"]').checkVisibility()`)
+	// The public DHT box is a change like any other, and one to discard
+	// (saved, the restarted node below would reach out to public routers).
+	p.eval(`document.querySelector('#settings-cdn-public_dht').click()`)
+	p.waitFor("the ticked box to mark its field changed", `document.querySelector('[data-field="cdn.public_dht"]').dataset.dirty === 'true' &&
+		!document.querySelector('#settings-discard').disabled`)
+	p.eval(`document.querySelector('#settings-discard').click()`)
+	p.waitFor("discard to untick the box", `!document.querySelector('#settings-cdn-public_dht').checked &&
+		document.querySelector('[data-field="cdn.public_dht"]').dataset.dirty === 'false'`)
 	if got := p.evalString(`document.querySelector('[data-restart-hint="name"]') ? 'present' : ''`); got != "" {
 		t.Errorf("the name has a restart hint, but it applies at once")
 	}

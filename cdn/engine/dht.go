@@ -141,13 +141,21 @@ func (e *Engine) AddDHTNodes(addrs []netip.AddrPort) {
 	}
 }
 
-// DHTNodes lists the nodes in the DHT routing table.
+// DHTNodes lists the nodes in the DHT routing tables, each once: a node
+// known to several DHT servers (one per socket) is one node.
 func (e *Engine) DHTNodes() []netip.AddrPort {
+	seen := map[netip.AddrPort]bool{}
 	var out []netip.AddrPort
 	for _, s := range e.dhtServers() {
 		for _, ni := range s.Nodes() {
-			if ip, ok := netip.AddrFromSlice(ni.Addr.IP); ok {
-				out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(ni.Addr.Port)))
+			ip, ok := netip.AddrFromSlice(ni.Addr.IP)
+			if !ok {
+				continue
+			}
+			ap := netip.AddrPortFrom(ip.Unmap(), uint16(ni.Addr.Port))
+			if !seen[ap] {
+				seen[ap] = true
+				out = append(out, ap)
 			}
 		}
 	}

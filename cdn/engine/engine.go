@@ -52,9 +52,12 @@ type Config struct {
 	// free one, see Engine.Port.
 	Port int
 	// DHT turns the DHT server on. It starts from DHTStartingNodes (the
-	// group's members); with none, it waits for AddDHTNodes.
+	// group's members and the nodes the user listed) and, with
+	// DHTPublicRouters, from anacrolix's default public routers too; with
+	// none of them, it waits for AddDHTNodes.
 	DHT              bool
 	DHTStartingNodes func() []netip.AddrPort
+	DHTPublicRouters bool
 	// Trackers gives the group's tracker announce URLs: listed in published
 	// torrents and added to fetched ones. May be nil.
 	Trackers func() []string
@@ -289,6 +292,13 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 						out = append(out, dht.NewAddr(net.UDPAddrFromAddrPort(ap)))
 					}
 				}
+			}
+			if cfg.DHTPublicRouters {
+				public, err := dht.GlobalBootstrapAddrs("udp")
+				if err != nil {
+					e.log.Warn("DHT: no public router resolved", "err", err)
+				}
+				out = append(out, public...)
 			}
 			if len(out) == 0 {
 				// With no starting node at all, anacrolix/dht's bootstrap

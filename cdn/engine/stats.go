@@ -27,6 +27,10 @@ type Status struct {
 	Peers     int   `json:"peers"`     // connected peers
 	UpRate    int64 `json:"up_rate"`   // bytes/s
 	DownRate  int64 `json:"down_rate"` // bytes/s
+	// Uploaded and Downloaded count the piece data sent to and received
+	// from peers since the node started.
+	Uploaded   int64 `json:"uploaded"`
+	Downloaded int64 `json:"downloaded"`
 	// ETA is the time left at the current rate; 0 when unknown or done.
 	ETA time.Duration `json:"eta"`
 	// NumPieces and Pieces are the piece map: bit i of Pieces (most
@@ -89,6 +93,7 @@ func (e *Engine) Status(infohash string) (Status, error) {
 		done = pieceMap(t)
 		ts := t.Stats()
 		st.Peers = ts.ActivePeers
+		st.Uploaded, st.Downloaded = ts.BytesWrittenData.Int64(), ts.BytesReadData.Int64()
 		st.UpRate, st.DownRate = int64(up), int64(down)
 	case rec.HasInfo:
 		done = e.pc.verified(ih, rec.NumPieces)

@@ -12,6 +12,8 @@ const restartLabels = {
   'ui.address': 'UI address',
   ports: 'ports',
   join: 'join',
+  'cdn.dht_bootstrap': 'DHT bootstrap',
+  'cdn.public_dht': 'public DHT',
   'log.level': 'log level',
 };
 
@@ -39,6 +41,8 @@ const groups = [
     title: 'Group',
     fields: [
       { key: 'join', label: 'Join', type: 'lines', restart: 'join', hint: 'Members to join through: HOST:PORT of their peer API, one per line.' },
+      { key: 'cdn.dht_bootstrap', label: 'DHT bootstrap', type: 'lines', placeholder: 'e.g. 192.0.2.10:7482', restart: 'cdn.dht_bootstrap', hint: 'DHT nodes to start from besides the known members: HOST:PORT, such as any member\u2019s BitTorrent port, one per line. Through them a node with no join list finds the members.' },
+      { key: 'cdn.public_dht', label: 'Public DHT', type: 'check', text: 'Also start from the public BitTorrent routers', restart: 'cdn.public_dht', hint: 'Off keeps the DHT within the group.' },
     ],
   },
   {
@@ -149,7 +153,7 @@ function render(root, { api, node, events, signal }) {
   function fill(cfg) {
     for (const f of fields) {
       const el = controls.get(f.key);
-      el.value = toText(f, getPath(cfg, f.key));
+      setValue(el, toText(f, getPath(cfg, f.key)));
       el.removeAttribute('aria-invalid');
     }
     changed();
@@ -159,19 +163,19 @@ function render(root, { api, node, events, signal }) {
   // top, so settings this form does not know yet are kept as they are.
   function read() {
     const cfg = structuredClone(baseline);
-    for (const f of fields) setPath(cfg, f.key, fromText(f, controls.get(f.key).value));
+    for (const f of fields) setPath(cfg, f.key, fromText(f, valueOf(controls.get(f.key))));
     return cfg;
   }
 
   function dirty() {
-    return baseline != null && fields.some((f) => controls.get(f.key).value !== toText(f, getPath(baseline, f.key)));
+    return baseline != null && fields.some((f) => valueOf(controls.get(f.key)) !== toText(f, getPath(baseline, f.key)));
   }
 
   function changed() {
     if (!baseline) return;
     for (const f of fields) {
       const el = controls.get(f.key);
-      el.closest('.field').dataset.dirty = String(el.value !== toText(f, getPath(baseline, f.key)));
+      el.closest('.field').dataset.dirty = String(valueOf(el) !== toText(f, getPath(baseline, f.key)));
     }
     discard.disabled = !dirty();
   }
@@ -203,7 +207,9 @@ function control(f) {
   const common = { id: inputID(f.key), name: f.key, dataset: { setting: f.key }, 'aria-describedby': `${inputID(f.key)}-hint` };
   switch (f.type) {
     case 'lines':
-      return h('textarea', { ...common, rows: 3, spellcheck: 'false', placeholder: 'e.g. 192.0.2.10:7481' });
+      return h('textarea', { ...common, rows: 3, spellcheck: 'false', placeholder: f.placeholder ?? 'e.g. 192.0.2.10:7481' });
+    case 'check':
+      return h('input', { ...common, type: 'checkbox' });
     case 'select':
       return h('select', common, f.options.map((o) => h('option', { value: o }, o)));
     case 'port':
@@ -217,7 +223,7 @@ function fieldRow(f, el) {
   return h('div', { class: 'field', dataset: { field: f.key } },
     h('label', { for: el.id }, f.label),
     h('div', { class: 'control' },
-      el,
+      f.type === 'check' ? h('label', { class: 'check' }, el, f.text) : el,
       h('p', { id: `${el.id}-hint`, class: 'hint' },
         f.hint,
         f.restart ? h('span', { class: 'restart-hint', dataset: { restartHint: f.key }, hidden: true }, 'Takes effect after restart') : null)));
@@ -229,7 +235,18 @@ function inputID(key) {
 
 function toText(f, value) {
   if (f.type === 'lines') return (value ?? []).join('\n');
+  if (f.type === 'check') return String(value === true);
   return value == null ? '' : String(value);
+}
+
+// valueOf is a control's value as text; a checkbox's is 'true' or 'false'.
+function valueOf(el) {
+  return el.type === 'checkbox' ? String(el.checked) : el.value;
+}
+
+function setValue(el, text) {
+  if (el.type === 'checkbox') el.checked = text === 'true';
+  else el.value = text;
 }
 
 class FieldError extends Error {
@@ -243,6 +260,8 @@ function fromText(f, text) {
   switch (f.type) {
     case 'lines':
       return text.split('\n').map((s) => s.trim()).filter((s) => s !== '');
+    case 'check':
+      return text === 'true';
     case 'port':
       if (!/^\s*\d+\s*$/.test(text)) throw new FieldError(f.key, `${f.key} must be a whole number from 0 to 65535 (0 picks a free port)`);
       return Number(text);
@@ -254,7 +273,7 @@ function fromText(f, text) {
 // fieldNamedIn finds the setting that a node error names: they read
 // "node: settings: bind \"x\" is not an IP address".
 function fieldNamedIn(message) {
-  const m = /settings: ([a-z.]+)/.exec(message);
+  const m = /settings: ([a-z_.]+)/.exec(message);
   return m && fields.some((f) => f.key === m[1]) ? m[1] : null;
 }
 
