@@ -253,6 +253,10 @@ func (e *Engine) gotInfo(ih metainfo.Hash, it *item, t *torrent.Torrent) {
 	case rec.Origin == OriginDownload,
 		rec.Origin == OriginCache && (hadInfo || rec.Pinned):
 		t.DownloadAll()
+		if !t.Complete().Bool() {
+			e.wg.Add(1)
+			go e.sharePieces(t)
+		}
 	case rec.Origin == OriginCache:
 		// New in the cache: the gateway's reader sets its pieces' priority
 		// first and then asks for the rest, so the requested range is not
