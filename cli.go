@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -338,6 +340,45 @@ func (c *client) doJSON(ctx context.Context, method, path string, body, out any)
 		return fmt.Errorf("bad answer from %s: %w", c.base, err)
 	}
 	return nil
+}
+
+// watch follows the node's event stream and signals on the returned
+// channel (without blocking: signals coalesce) whenever an event of one of
+// the types arrives, until stop is called; stop returns once the stream is
+// closed. If the stream cannot be opened the channel stays silent.
+func (c *client) watch(ctx context.Context, types ...string) (wake <-chan struct{}, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/events", nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		// The stream lasts until stop: no client timeout.
+		resp, err := (&http.Client{Transport: c.http.Transport}).Do(req)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return
+		}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			typ, ok := strings.CutPrefix(sc.Text(), "event: ")
+			if ok && slices.Contains(types, typ) {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch, func() { cancel(); <-done }
 }
 
 func (c *client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {

@@ -178,6 +178,10 @@ func runGet(ctx context.Context, g *globals, args []string) error {
 	bar := newProgressBar(g.stderr)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	// The node's events wake the loop as soon as a piece lands or the item
+	// completes; the ticker is the fallback if the stream is not there.
+	wake, stopWatching := c.watch(ctx, engine.EventProgress, engine.EventComplete)
+	defer stopWatching()
 	for {
 		if st.State == engine.StateSeeding {
 			bar.draw("downloading", st.Size, st.Size, "")
@@ -207,6 +211,7 @@ func runGet(ctx context.Context, g *globals, args []string) error {
 			bar.finish()
 			return fmt.Errorf("stopped waiting; the download goes on in the node (see 'shoal ls')")
 		case <-tick.C:
+		case <-wake:
 		}
 		if err := c.do(ctx, http.MethodGet, "/api/v1/items/"+st.InfoHash, &st); err != nil {
 			bar.finish()
