@@ -123,6 +123,12 @@ func drain(ctx context.Context, a *dht.Announce) ([]krpc.NodeAddr, error) {
 			}
 			found = append(found, pv.Peers...)
 		case <-ctx.Done():
+			// Stopped early: let the traversal end before the caller reads
+			// its stats (they are not safe to read while it runs).
+			a.Close()
+			for range a.Peers {
+			}
+			<-a.Finished()
 			return found, ctx.Err()
 		}
 	}
