@@ -8,9 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// udpSockets is how many UDP sockets share the server's port: one per
-// CPU, each read by its own loop, the kernel spreading clients over them
-// (SO_REUSEPORT). A single reading loop would put every query in one queue.
+// udpSockets is how many UDP sockets for dns.Server share the server's
+// port where the sockets of its own do not apply (see listenRawUDP): one
+// per CPU, each read by its own loop, the kernel spreading clients over
+// them (SO_REUSEPORT). A single reading loop would put every query in one
+// queue.
 func udpSockets() int { return min(runtime.GOMAXPROCS(0), 8) }
 
 // udpListenConfig sets SO_REUSEPORT on the sockets. Only sockets of the

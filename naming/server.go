@@ -10,9 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -25,10 +23,14 @@ import (
 // again over TCP, which carries any size), limits UDP responses per client
 // prefix, and drops malformed queries.
 //
-// It runs on dns.Server: one for TCP and, on Linux, one per CPU for UDP on
-// sockets sharing the port (SO_REUSEPORT). Their reader answers queries
-// that need no waiting (the zone, cache hits) in the reading goroutine and
-// leaves the others to dns.Server's goroutine per query.
+// TCP runs on dns.Server. UDP, on Linux with the server bound to one
+// address, runs on blocking sockets of its own, one per two CPUs sharing
+// the port (SO_REUSEPORT), each served by two goroutines taking turns to
+// sleep in the kernel and read datagrams in batches; they answer those
+// that need no waiting (the zone, cache hits) themselves (see rawUDP).
+// Elsewhere UDP runs on dns.Server, one per CPU on Linux, whose reader
+// answers the same queries in the reading goroutine. Either way the
+// queries that wait (an upstream) get a goroutine each.
 type Server struct {
 	handler Handler
 	listen  string
@@ -39,6 +41,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	servers []*dns.Server
+	loops   []udpLoop   // UDP sockets read by loops of our own
 	closers []io.Closer // the sockets, closed on shutdown in any case
 	addr    netip.AddrPort
 	ctx     context.Context
@@ -74,17 +77,17 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.started || s.closed {
 		return errors.New("naming: server already started")
 	}
-	pcs, ln, err := listenBoth(ctx, s.listen)
+	pcs, loops, ln, err := listenBoth(ctx, s.listen)
 	if err != nil {
 		return err
 	}
 	s.started = true
+	s.loops = loops
 	s.closers = append(s.closers, ln)
 	for _, pc := range pcs {
 		s.closers = append(s.closers, pc)
 	}
-	s.addr = netip.MustParseAddrPort(ln.Addr().String())
-	s.addr = netip.AddrPortFrom(s.addr.Addr().Unmap(), s.addr.Port())
+	s.addr = tcpAddrPort(ln)
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) { s.serve(s.ctx, w, r) })
 	s.servers = []*dns.Server{{Listener: ln, Handler: h, MsgAcceptFunc: acceptQuery, MaxTCPQueries: 1000}}
 	for _, pc := range pcs {
@@ -97,6 +100,9 @@ func (s *Server) Start(ctx context.Context) error {
 			DecorateReader: func(r dns.Reader) dns.Reader {
 				return &inlineReader{Reader: r, s: s, buf: make([]byte, dns.DefaultMsgSize), sc: new(udpScratch)}
 			}})
+	}
+	for _, l := range s.loops {
+		s.wg.Go(func() { l.serve(s) })
 	}
 	up := make(chan struct{}, len(s.servers))
 	failed := make(chan error, len(s.servers))
@@ -126,38 +132,66 @@ func (s *Server) Start(ctx context.Context) error {
 // listenBoth binds UDP and TCP on the same address; with port 0 it looks
 // for a port free for both. The TCP listener is bound first without
 // SO_REUSEPORT, so a port held by another server is an error.
-func listenBoth(ctx context.Context, listen string) ([]net.PacketConn, net.Listener, error) {
+func listenBoth(ctx context.Context, listen string) ([]net.PacketConn, []udpLoop, net.Listener, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return nil, nil, fmt.Errorf("naming: listen address %q: %w", listen, err)
+		return nil, nil, nil, fmt.Errorf("naming: listen address %q: %w", listen, err)
 	}
-	lc := udpListenConfig()
 	for range 20 {
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 		if err != nil {
-			return nil, nil, fmt.Errorf("naming: listen tcp %s: %w", listen, err)
+			return nil, nil, nil, fmt.Errorf("naming: listen tcp %s: %w", listen, err)
 		}
-		addr := net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
-		var pcs []net.PacketConn
-		for range udpSockets() {
-			pc, err := lc.ListenPacket(ctx, "udp", addr)
-			if err != nil {
-				break
-			}
-			pcs = append(pcs, pc)
-		}
-		if len(pcs) == udpSockets() {
-			return pcs, ln, nil
-		}
-		for _, pc := range pcs {
-			pc.Close()
+		pcs, loops, err := listenUDP(ctx, tcpAddrPort(ln))
+		if err == nil {
+			return pcs, loops, ln, nil
 		}
 		ln.Close()
 		if port != "0" {
-			return nil, nil, fmt.Errorf("naming: listen udp %s: %w", addr, syscall.EADDRINUSE)
+			return nil, nil, nil, err
 		}
 	}
-	return nil, nil, fmt.Errorf("naming: no port free for both UDP and TCP on %s", host)
+	return nil, nil, nil, fmt.Errorf("naming: no port free for both UDP and TCP on %s", host)
+}
+
+// listenUDP binds the server's UDP sockets on ap: sockets read by loops of
+// the server's own where the platform has them (see listenRawUDP), else
+// udpSockets() sockets sharing the port for dns.Server.
+func listenUDP(ctx context.Context, ap netip.AddrPort) ([]net.PacketConn, []udpLoop, error) {
+	if loops, err := listenRawUDP(ap); loops != nil || err != nil {
+		return nil, loops, err
+	}
+	lc := udpListenConfig()
+	var pcs []net.PacketConn
+	for range udpSockets() {
+		pc, err := lc.ListenPacket(ctx, "udp", ap.String())
+		if err != nil {
+			for _, pc := range pcs {
+				pc.Close()
+			}
+			return nil, nil, fmt.Errorf("naming: listen udp %s: %w", ap, err)
+		}
+		pcs = append(pcs, pc)
+	}
+	return pcs, nil, nil
+}
+
+// tcpAddrPort is the address ln is bound to.
+func tcpAddrPort(ln net.Listener) netip.AddrPort {
+	ap := ln.Addr().(*net.TCPAddr).AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// udpLoop is a UDP socket of the server's own with the loop that reads and
+// answers it, outside dns.Server (see listenRawUDP).
+type udpLoop interface {
+	// serve reads and answers until stop.
+	serve(s *Server)
+	// stop makes serve return soon.
+	stop()
+	// Close closes the socket, once serve and the answers it left to
+	// goroutines of their own are done.
+	Close() error
 }
 
 // Addr is the address the server is bound to (valid after Start).
@@ -181,6 +215,9 @@ func (s *Server) Close() error {
 
 func (s *Server) shutdownLocked() {
 	s.cancel()
+	for _, l := range s.loops {
+		l.stop()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, srv := range s.servers {
@@ -194,6 +231,9 @@ func (s *Server) shutdownLocked() {
 		_ = c.Close()
 	}
 	s.wg.Wait()
+	for _, l := range s.loops {
+		_ = l.Close()
+	}
 }
 
 // acceptQuery lets through what looks like a query; responses and
@@ -494,6 +534,14 @@ func (s *Server) handlePacket(ctx context.Context, pkt []byte, client netip.Addr
 			return out
 		}
 	}
+	return s.answerPacket(ctx, pkt, client, network)
+}
+
+// answerPacket answers a raw query the way dns.Server's goroutine per
+// query does (accept rules, unpacking, then serve) and returns the raw
+// response, or nil if none would be sent. Over UDP it serves the queries
+// handleUDP left because they must wait.
+func (s *Server) answerPacket(ctx context.Context, pkt []byte, client netip.AddrPort, network string) []byte {
 	req, out, done := s.unpack(pkt)
 	if done {
 		return out

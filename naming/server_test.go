@@ -2,11 +2,13 @@ package naming
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,6 +321,19 @@ func TestServerPortInUse(t *testing.T) {
 	if err := other.Start(context.Background()); err == nil || !strings.HasPrefix(err.Error(), "naming: ") {
 		other.Close()
 		t.Fatalf("second server on a taken port: %v, want a naming: error", err)
+	}
+}
+
+func TestServerUDPPortInUse(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0") // no SO_REUSEPORT: no one may join
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	s := NewServer(Config{Listen: pc.LocalAddr().String()}, nil)
+	if err := s.Start(context.Background()); err == nil || !errors.Is(err, syscall.EADDRINUSE) || !strings.HasPrefix(err.Error(), "naming: ") {
+		s.Close()
+		t.Fatalf("UDP port taken: %v, want a naming: error wrapping EADDRINUSE", err)
 	}
 }
 
