@@ -158,8 +158,18 @@ func TestAPIDHTSettings(t *testing.T) {
 			t.Errorf("dht_bootstrap %q: %d %q; want 400 naming cdn.dht_bootstrap and the entry", bad, resp.StatusCode, msg)
 		}
 	}
+	// join takes the same HOST:PORT of another node: port 0 is refused too
+	// (only ui.address, an address to listen on, may say 0).
+	for _, bad := range []string{"192.0.2.10:0", "192.0.2.10"} {
+		cfg := n.Config()
+		cfg.Join = []string{bad}
+		resp, body := call(t, n, "PUT", "/api/v1/settings", n.token, toJSON(cfg))
+		if msg, _ := body["error"].(string); resp.StatusCode != http.StatusBadRequest || !strings.Contains(msg, "join") {
+			t.Errorf("join %q: %d %q; want 400 naming join", bad, resp.StatusCode, msg)
+		}
+	}
 	if after, _ := os.ReadFile(path); string(after) != string(before) {
-		t.Error("a rejected DHT bootstrap node changed shoal.toml")
+		t.Error("a rejected DHT bootstrap node or join address changed shoal.toml")
 	}
 
 	cfg := n.Config()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -131,11 +132,11 @@ func (c Config) Validate() error {
 	if _, err := netip.ParseAddr(c.Bind); err != nil {
 		return fmt.Errorf("bind %q is not an IP address", c.Bind)
 	}
-	if err := validHostPort(c.UI.Address); err != nil {
+	if err := validHostPort(c.UI.Address, true); err != nil {
 		return fmt.Errorf("ui.address: %w", err)
 	}
 	for _, j := range c.Join {
-		if err := validHostPort(j); err != nil {
+		if err := validHostPort(j, false); err != nil {
 			return fmt.Errorf("join %q: %w", j, err)
 		}
 	}
@@ -151,11 +152,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("cdn.cache_quota_mib %d must be at least 1", c.CDN.CacheQuotaMiB)
 	}
 	for _, b := range c.CDN.DHTBootstrap {
-		if err := validHostPort(b); err != nil {
+		if err := validHostPort(b, false); err != nil {
 			return fmt.Errorf("cdn.dht_bootstrap: %w", err)
-		}
-		if _, port, _ := net.SplitHostPort(b); port == "0" {
-			return fmt.Errorf("cdn.dht_bootstrap: %q has port 0; give the DHT node's port", b)
 		}
 	}
 	if err := c.DNS.validate(); err != nil {
@@ -207,14 +205,19 @@ func (c *Config) fillLists() {
 	}
 }
 
-func validHostPort(s string) error {
+// validHostPort checks HOST:PORT. Port 0 (a free port) is valid only for
+// an address to listen on (zeroOK), never for one to reach.
+func validHostPort(s string, zeroOK bool) error {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil || host == "" {
 		return fmt.Errorf("%q is not HOST:PORT", s)
 	}
-	var p int
-	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 0 || p > 65535 || fmt.Sprint(p) != port {
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || strconv.FormatUint(p, 10) != port {
 		return fmt.Errorf("%q has no valid port", s)
+	}
+	if p == 0 && !zeroOK {
+		return fmt.Errorf("%q has port 0; give the port it listens on", s)
 	}
 	return nil
 }
