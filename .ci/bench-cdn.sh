@@ -45,6 +45,8 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 # s MS: milliseconds as seconds with 2 decimals; ratio A B: A/B with 2 decimals.
 s() { awk -v m="$1" 'BEGIN { printf "%.2f", m / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# secs MS...: each time in seconds, separated by spaces.
+secs() { local x out=(); for x; do out+=("$(s "$x")"); done; echo "${out[*]}"; }
 # last_path LOG: the downloaded file's path, last line of `shoal get`.
 last_path() { tail -n 1 "$1"; }
 
@@ -139,9 +141,7 @@ for n in $NS; do
 	csm=$(printf '%s\n' "${cs[@]}" | median)
 	dp2p=$fu_ms
 	dcs=$(( (n - 1) * fu_ms ))
-	list=""
-	for x in "${runs[@]}"; do list+="$(s "$x") "; done
-	echo "| $n | $(s "$p2p") s | $(s "$dp2p") s | $(ratio "$p2p" "$dp2p") | $(s "$csm") s | $(s "$dcs") s | $(ratio "$p2p" "$csm") | ${list% } |"
+	echo "| $n | $(s "$p2p") s | $(s "$dp2p") s | $(ratio "$p2p" "$dp2p") | $(s "$csm") s | $(s "$dcs") s | $(ratio "$p2p" "$csm") | $(secs "${runs[@]}") |"
 done
 echo
 stop_all
@@ -201,10 +201,7 @@ echo "| | Shoal → Shoal | aria2 → aria2 | aria2 time / Shoal time |"
 echo "|---|---|---|---|"
 mibs() { awk -v m="$1" -v b="$BIG_MIB" 'BEGIN { printf "%.0f", b / (m / 1000) }'; }
 echo "| time (median) | $(s "$shm") s ($(mibs "$shm") MiB/s) | $(s "$arm") s ($(mibs "$arm") MiB/s) | $(ratio "$arm" "$shm") |"
-l1="" l2=""
-for x in "${sh_runs[@]}"; do l1+="$(s "$x") "; done
-for x in "${ar_runs[@]}"; do l2+="$(s "$x") "; done
-echo "| runs (s) | ${l1% } | ${l2% } | |"
+echo "| runs (s) | $(secs "${sh_runs[@]}") | $(secs "${ar_runs[@]}") | |"
 echo
 
 # ------------------------------------------------------------ 3. TTFB
