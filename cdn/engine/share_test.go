@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // share, and all of them complete.
 func TestDownloadersSplitThePieces(t *testing.T) {
 	const size = 8 << 20
-	seeder := newNode(t, func(c *Config) { c.UploadRate = 2 << 20 })
+	seeder := newNode(t, func(c *Config) { c.UploadRate = 1 << 20 })
 	data := writeFile(t, filepath.Join(seeder.dir, "film.mkv"), size, 21)
 	item, err := seeder.Publish(ctx(t), filepath.Join(seeder.dir, "film.mkv"), "", nil)
 	if err != nil {
@@ -39,23 +40,46 @@ func TestDownloadersSplitThePieces(t *testing.T) {
 		downloads, outs = append(downloads, d), append(outs, out)
 	}
 
-	// The three see each other as downloaders, take different ranks and
-	// ask first for the pieces of their rank.
-	eventually(t, 20*time.Second, "three downloaders with a share each", func() bool {
-		ranks := map[int]bool{}
-		for _, f := range fetchers {
+	// Each of the three, at some moment of its download, sees the other two
+	// as downloaders and asks first for the pieces of its rank; their ranks
+	// differ. (Looked at one by one: a download that ends early, or a share
+	// re-set up to shareInterval late, does not hide the others'.)
+	ranks := make([]int, len(fetchers))
+	seen := make([]string, len(fetchers))
+	for i := range ranks {
+		ranks[i] = -1
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("last seen: %q", seen)
+		}
+	}()
+	eventually(t, 30*time.Second, "three downloaders with a share each", func() bool {
+		for i, f := range fetchers {
+			if ranks[i] >= 0 {
+				continue
+			}
 			tt := f.torrentOf(t, item.InfoHash)
 			if tt.Info() == nil {
-				return false
+				continue
 			}
 			r, k := shareOf(f.client.PeerID(), tt)
-			if k != 3 || shareMismatch(tt, r, k) != "" {
-				return false
+			seen[i] = fmt.Sprintf("rank %d of %d, complete %v %s", r, k, tt.Complete().Bool(), shareMismatch(tt, r, k))
+			if k == 3 && shareMismatch(tt, r, k) == "" {
+				ranks[i] = r
 			}
-			ranks[r] = true
 		}
-		return len(ranks) == 3
+		if !slices.Contains(ranks, -1) {
+			return true
+		}
+		if slices.IndexFunc(fetchers, func(f *testNode) bool { return !f.torrentOf(t, item.InfoHash).Complete().Bool() }) < 0 {
+			t.Fatal("all three completed before each had taken a share")
+		}
+		return false
 	})
+	if slices.Sort(ranks); !slices.Equal(ranks, []int{0, 1, 2}) {
+		t.Fatalf("ranks %v, want 0, 1 and 2", ranks)
+	}
 	for i, d := range downloads {
 		wait(t, d, 60*time.Second)
 		sameFile(t, filepath.Join(outs[i], "film.mkv"), data)
@@ -68,8 +92,10 @@ func TestDownloadersSplitThePieces(t *testing.T) {
 }
 
 // shareMismatch describes the first piece t lacks whose priority is not
-// what share rank of k says ("" if none).
+// what share rank of k says, or says that t lacks none of its share ("" if
+// t lacks some of its share and every lacking piece is as it should be).
 func shareMismatch(t *torrent.Torrent, rank, k int) string {
+	own := 0
 	for i := range t.NumPieces() {
 		st := t.Piece(i).State()
 		if st.Complete || st.Priority == torrent.PiecePriorityNone {
@@ -78,10 +104,14 @@ func shareMismatch(t *torrent.Torrent, rank, k int) string {
 		want := torrent.PiecePriorityNormal
 		if i%k == rank {
 			want = torrent.PiecePriorityHigh
+			own++
 		}
 		if st.Priority != want {
 			return fmt.Sprintf("piece %d has priority %d, want %d", i, st.Priority, want)
 		}
+	}
+	if own == 0 {
+		return "no piece of its share left to ask for"
 	}
 	return ""
 }
