@@ -182,7 +182,16 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	}
 	c.cat.Store(c.Catalog)
 	c.Tracker = tracker.New(tracker.Config{Logger: cfg.Log.With("part", "tracker")})
-	c.unsub = c.Members.Subscribe(func(ch membership.Change) { cfg.Publish(EventMember, ch.Member) })
+	c.unsub = c.Members.Subscribe(func(ch membership.Change) {
+		cfg.Publish(EventMember, ch.Member)
+		// A member learnt by gossip joins the DHT's routing table (the DHT
+		// pings it first), so look-ups work in a group formed by --join.
+		if m := ch.Member; !m.Self && m.State == membership.Alive && (ch.Kind == membership.Joined || ch.Kind == membership.StateChanged) {
+			if ap, ok := endpoint(m, "bittorrent"); ok {
+				c.Engine.AddDHTNodes([]netip.AddrPort{ap})
+			}
+		}
+	})
 
 	// Published items the catalog does not list yet (a crash between the
 	// two writes) are added again.

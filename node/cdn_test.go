@@ -186,3 +186,23 @@ func aliveIDs(n *Node) []string {
 	slices.Sort(ids)
 	return ids
 }
+
+// Members learnt by gossip join the DHT routing tables, so the DHT works
+// for a group that was formed with --join alone.
+func TestJoinedMembersEnterTheDHT(t *testing.T) {
+	alpha := startMember(t, "alpha", "127.0.0.2")
+	beta := startMember(t, "beta", "127.0.0.3", alpha.CDN().PeerAddr())
+	nodes := []*Node{alpha, beta}
+	want := []string{alpha.Identity().ID(), beta.Identity().ID()}
+	slices.Sort(want)
+	waitFor(t, "both nodes to list both members", func() bool {
+		return slices.Equal(aliveIDs(alpha), want) && slices.Equal(aliveIDs(beta), want)
+	})
+	for i, n := range nodes {
+		other := nodes[1-i]
+		ap := netip.AddrPortFrom(netip.MustParseAddr(other.Config().Bind), uint16(other.CDN().Engine.Port()))
+		waitFor(t, n.Config().Name+"'s DHT to know "+other.Config().Name, func() bool {
+			return slices.Contains(n.CDN().Engine.DHTNodes(), ap)
+		})
+	}
+}
