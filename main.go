@@ -19,6 +19,7 @@ import (
 	fyneapp "fyne.io/fyne/v2/app"
 
 	"github.com/shoal-p2p/shoal/app"
+	_ "github.com/shoal-p2p/shoal/app/locale" // before Fyne reads the locale
 	"github.com/shoal-p2p/shoal/node"
 )
 
