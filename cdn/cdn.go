@@ -35,7 +35,9 @@ type Config struct {
 	Signer  membership.Signer
 	Network string
 	Name    string
-	// Bind is the IP every peer-facing service listens on.
+	// Bind is the IP every peer-facing service listens on; with 0.0.0.0 or
+	// :: they listen on all, and the node tells members the machine's
+	// addresses (see advertised).
 	Bind netip.Addr
 	// PeerPort is the peer API's port, TorrentPort BitTorrent's (TCP and
 	// UDP, with the DHT); 0 picks a free one.
@@ -85,6 +87,7 @@ type CDN struct {
 	cat   atomic.Pointer[catalog.Catalog]
 
 	cfg      Config
+	addrs    []netip.Addr // advertised: where other nodes reach this one
 	peerLn   net.Listener
 	srv      *http.Server
 	ctx      context.Context // ends when the CDN closes
@@ -124,6 +127,9 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 			c.Close()
 		}
 	}()
+	if c.addrs, err = advertised(cfg.Bind); err != nil {
+		return nil, err
+	}
 	c.peerLn, err = listen(netip.AddrPortFrom(cfg.Bind, uint16(cfg.PeerPort)), "peer API", "--peer-port or ports.peer in shoal.toml")
 	if err != nil {
 		return nil, err
@@ -134,6 +140,7 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		DB:               cfg.DB,
 		DataDir:          cfg.DataDir,
 		Bind:             cfg.Bind,
+		Addr:             c.addrs[0],
 		Port:             cfg.TorrentPort,
 		DHT:              true,
 		DHTStartingNodes: c.dhtNodes,
@@ -157,7 +164,7 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	c.Members, err = membership.New(cfg.DB, cfg.Signer, membership.Config{
 		Network:      cfg.Network,
 		Name:         cfg.Name,
-		Addresses:    []netip.Addr{cfg.Bind},
+		Addresses:    c.addrs,
 		Ports:        map[string]int{membership.PeerPort: peerPort, "bittorrent": c.Engine.Port()},
 		Services:     []string{"peer", "bittorrent", "tracker", "gateway"},
 		Seeds:        cfg.Join,
@@ -224,8 +231,15 @@ func (c *CDN) goRun(fn func()) {
 	}()
 }
 
-// PeerAddr is the peer API's bound address.
-func (c *CDN) PeerAddr() string { return c.peerLn.Addr().String() }
+// PeerAddr is the peer API's address as other nodes reach it (Addr and
+// the bound port).
+func (c *CDN) PeerAddr() string {
+	return netip.AddrPortFrom(c.addrs[0], uint16(c.peerLn.Addr().(*net.TCPAddr).Port)).String()
+}
+
+// Addr is the address other nodes reach this one at: the bind address, or
+// the first of the machine's when it listens on all (see advertised).
+func (c *CDN) Addr() netip.Addr { return c.addrs[0] }
 
 // Close stops the peer API, the loops and the engine. It is idempotent.
 func (c *CDN) Close() error {

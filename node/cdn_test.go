@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,5 +205,55 @@ func TestJoinedMembersEnterTheDHT(t *testing.T) {
 		waitFor(t, n.Config().Name+"'s DHT to know "+other.Config().Name, func() bool {
 			return slices.Contains(n.CDN().Engine.DHTNodes(), ap)
 		})
+	}
+}
+
+// A node bound to 0.0.0.0 listens on every address and tells the others
+// the machine's addresses, not 0.0.0.0: a member joins it, resolves it,
+// and fetches what it publishes, through its magnet's hints and trackers.
+func TestNodeListeningOnAllAddresses(t *testing.T) {
+	alpha := startMember(t, "alpha", "0.0.0.0")
+	beta := startMember(t, "beta", "127.0.0.3", alpha.CDN().PeerAddr())
+	waitFor(t, "the two nodes to see each other", func() bool {
+		return aliveMembers(alpha) == 2 && aliveMembers(beta) == 2
+	})
+	m, ok := beta.CDN().Members.Member(alpha.Identity().ID())
+	if !ok || len(m.Record.Addresses) == 0 {
+		t.Fatalf("beta's record of alpha: %+v", m.Record)
+	}
+	for _, a := range m.Record.Addresses {
+		if a.IsUnspecified() || !a.Is4() {
+			t.Errorf("alpha advertises %s", a)
+		}
+	}
+	for _, s := range alpha.Status().Services {
+		if strings.HasPrefix(s.Address, "0.0.0.0:") || strings.HasPrefix(s.Address, "[::]:") {
+			t.Errorf("status lists %s at %s", s.Name, s.Address)
+		}
+	}
+
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	src := filepath.Join(t.TempDir(), "notes.bin")
+	os.WriteFile(src, data, 0o600)
+	it, err := alpha.Publish(context.Background(), src, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(it.Magnet, "0.0.0.0") || strings.Contains(it.Magnet, "%5B%3A%3A%5D") {
+		t.Errorf("magnet names the unspecified address: %s", it.Magnet)
+	}
+	out := t.TempDir()
+	d, err := beta.CDN().Engine.Fetch(context.Background(), it.Magnet, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := d.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(out, "notes.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("fetched bytes differ (%v)", err)
 	}
 }

@@ -261,12 +261,13 @@ func (n *Node) Status() Status {
 	}
 }
 
-// serviceList lists the listening services for the status.
+// serviceList lists the listening services for the status, each at the
+// address other nodes reach it at.
 func (n *Node) serviceList() []Service {
 	out := []Service{{Name: "ui", Proto: "tcp", Address: n.api.addr(), URL: "http://" + n.api.addr() + "/"}}
 	if n.cdn != nil {
 		peer := n.cdn.PeerAddr()
-		bt := netip.AddrPortFrom(netip.MustParseAddr(n.cfg.Bind), uint16(n.cdn.Engine.Port())).String()
+		bt := netip.AddrPortFrom(n.cdn.Addr(), uint16(n.cdn.Engine.Port())).String()
 		out = append(out,
 			Service{Name: "peer", Proto: "tcp", Address: peer, URL: "http://" + peer + "/cdn/"},
 			Service{Name: "tracker", Proto: "tcp", Address: peer, URL: "http://" + peer + "/announce"},
@@ -275,7 +276,11 @@ func (n *Node) serviceList() []Service {
 		)
 	}
 	if n.dns != nil {
-		out = append(out, Service{Name: "dns", Proto: "udp+tcp", Address: n.dns.Addr().String()})
+		dns := n.dns.Addr()
+		if dns.Addr().IsUnspecified() && n.cdn != nil {
+			dns = netip.AddrPortFrom(n.cdn.Addr(), dns.Port())
+		}
+		out = append(out, Service{Name: "dns", Proto: "udp+tcp", Address: dns.String()})
 	}
 	return out
 }

@@ -157,11 +157,11 @@ func (a announcement) do(ctx context.Context, event tracker.AnnounceEvent, timeo
 	if event == tracker.Stopped {
 		req.NumWant = 0
 	}
-	// Trackers are told the bind address (ip=), as in clientConfig.
+	// Trackers are told the address other nodes reach this one at (ip=).
 	var opt tracker.AnnounceOpt
-	if b := a.e.cfg.Bind; b.Is4() && !b.IsUnspecified() {
+	if b := a.e.cfg.Addr; b.Is4() {
 		opt.ClientIp4 = b.AsSlice()
-	} else if b.Is6() && !b.IsUnspecified() {
+	} else if b.Is6() {
 		opt.ClientIp6 = b.AsSlice()
 	}
 	resp, err := a.tc.Announce(ctx, req, opt)

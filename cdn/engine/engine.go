@@ -65,9 +65,11 @@ type Config struct {
 	// FindPeers, if set, is asked for peers of every torrent the engine starts
 	// to fetch (members, hints); its answers are added as with AddPeers.
 	FindPeers func(ctx context.Context, infohash string) []netip.AddrPort
-	// PeerHint is this node's BitTorrent IP:port for magnets (x.pe); by
-	// default Bind and the bound port, unless Bind is unspecified.
-	PeerHint string
+	// Addr is the address other nodes reach this one at, told to trackers
+	// (ip=) and put in magnets (x.pe, with the bound port); by default
+	// Bind, unless Bind is unspecified (0.0.0.0 or ::): then none unless
+	// set.
+	Addr netip.Addr
 	// Publisher names this node in the items it publishes.
 	Publisher string
 	// UploadRate and DownloadRate cap transfer in bytes/s; 0 is unlimited.
@@ -96,6 +98,8 @@ type Engine struct {
 	up     *rate.Limiter
 	down   *rate.Limiter
 	peers  *peerStore
+	// peerHint is this node's BitTorrent IP:port for magnets (x.pe), or "".
+	peerHint string
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -186,8 +190,11 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("engine: start BitTorrent client on %s port %d: %w", cfg.Bind, cfg.Port, err)
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	if e.cfg.PeerHint == "" && !cfg.Bind.IsUnspecified() {
-		e.cfg.PeerHint = netip.AddrPortFrom(cfg.Bind, uint16(e.Port())).String()
+	if !e.cfg.Addr.IsValid() && !cfg.Bind.IsUnspecified() {
+		e.cfg.Addr = cfg.Bind
+	}
+	if e.cfg.Addr.IsValid() {
+		e.peerHint = netip.AddrPortFrom(e.cfg.Addr, uint16(e.Port())).String()
 	}
 
 	recs, last, err := loadRecords(e.db)
