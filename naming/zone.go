@@ -618,11 +618,13 @@ func (z *Zone) additional(d *zoneData, m *dns.Msg, rrs []dns.RR) {
 
 // contentAnswer answers <item>.cdn.<zone>: the addresses of the members
 // holding a complete copy, nearest first, with a short TTL. Without
-// holders the name does not exist.
+// holders the name does not exist. The item is everything before
+// cdn.<zone>, dots and escapes read as text: movie.mp4.cdn.shoal. (or
+// movie\.mp4.cdn.shoal.) asks for the item named movie.mp4.
 func (z *Zone) contentAnswer(d *zoneData, m *dns.Msg, name string, qtype uint16) {
-	item := strings.TrimSuffix(name, "."+z.cdn)
+	item := unescapeName(strings.TrimSuffix(name, "."+z.cdn))
 	var holders []zoneMember
-	if z.content != nil && !strings.Contains(strings.ReplaceAll(item, `\.`, ""), ".") {
+	if z.content != nil {
 		seen := map[string]bool{}
 		for _, id := range z.content.Holders(item) {
 			if zm, ok := d.byID[id]; ok && !seen[id] {
@@ -653,3 +655,30 @@ func (z *Zone) contentAnswer(d *zoneData, m *dns.Msg, name string, qtype uint16)
 		m.Ns = []dns.RR{d.contentNegSOA}
 	}
 }
+
+// unescapeName reads a name in presentation format (without its final
+// dot) as text: \X is X and \DDD the byte DDD (RFC 1035 section 5.1).
+func unescapeName(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' && i+1 < len(s) {
+			if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+				if v := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0'); v <= 255 {
+					b = append(b, byte(v))
+					i += 3
+					continue
+				}
+			}
+			c = s[i+1]
+			i++
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

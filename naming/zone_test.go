@@ -67,7 +67,7 @@ func testChain(t *testing.T, ms []Member, content ContentLocator) (*Zone, Handle
 }
 
 func TestZoneTable(t *testing.T) {
-	content := holders{"movie": {"id-bob", "id-carol", "id-alice", "id-nobody"}}
+	content := holders{"movie": {"id-bob", "id-carol", "id-alice", "id-nobody"}, "movie.mp4": {"id-carol"}, "my film.mp4": {"id-bob"}}
 	z, h := testChain(t, testMembers(), content)
 	serial := z.Serial()
 	soaNeg := func(ttl int) string {
@@ -135,6 +135,9 @@ func TestZoneTable(t *testing.T) {
 		{name: "content TXT", q: "movie.cdn.shoal.", qtype: dns.TypeTXT, ns: []string{soaNeg(10)}},
 		{name: "content nobody holds", q: "other.cdn.shoal.", qtype: dns.TypeA, rcode: dns.RcodeNameError, ns: []string{soaNeg(10)}},
 		{name: "content deeper name", q: "a.movie.cdn.shoal.", qtype: dns.TypeA, rcode: dns.RcodeNameError, ns: []string{soaNeg(10)}},
+		{name: "content name with a dot", q: "Movie.MP4.cdn.shoal.", qtype: dns.TypeA, answer: []string{"movie.mp4.cdn.shoal. 10 IN A 127.0.0.13"}},
+		{name: "content name with an escaped dot", q: `movie\.mp4.cdn.shoal.`, qtype: dns.TypeA, answer: []string{`movie\.mp4.cdn.shoal. 10 IN A 127.0.0.13`}},
+		{name: "content name with a space", q: `my\032film.mp4.cdn.shoal.`, qtype: dns.TypeA, answer: []string{`my\032film.mp4.cdn.shoal. 10 IN A 127.0.0.12`}},
 		{name: "cdn itself", q: "cdn.shoal.", qtype: dns.TypeA, ns: []string{soaNeg(30)}},
 		{name: "ANY minimal", q: "alice.shoal.", qtype: dns.TypeANY, answer: []string{`alice.shoal. 60 IN HINFO "RFC8482" ""`}},
 		{name: "outside name recursed for loopback", q: "example.org.", qtype: dns.TypeA, client: local,
@@ -313,6 +316,23 @@ func TestZoneRecordsList(t *testing.T) {
 	for _, want := range []string{"alice.shoal.\t60\tIN\tA\t127.0.0.11", "site.alice.shoal.\t300\tIN\tA\t192.0.2.1", "shoal.\t60\tIN\tNS\tcarol.shoal."} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("records lack %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestUnescapeName(t *testing.T) {
+	for in, want := range map[string]string{
+		"movie.mp4":       "movie.mp4",
+		`movie\.mp4`:      "movie.mp4",
+		`my\032film`:      "my film",
+		`a\\b`:            `a\b`,
+		`\256x`:           "256x", // no such byte: the digits are text
+		`\12`:             "12",
+		`end\`:            `end\`,
+		`\065\066\067.\x`: "ABC.x",
+	} {
+		if got := unescapeName(in); got != want {
+			t.Errorf("unescapeName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
