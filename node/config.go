@@ -312,7 +312,8 @@ name = {{toml .Name}}
 network = {{toml .Network}}
 
 # The IP address every peer-facing service listens on. 127.0.0.1 keeps the
-# node reachable from this machine only; use a LAN address to share with others.
+# node reachable from this machine only; use a LAN address to share with others,
+# or 0.0.0.0 to listen on all (the group is told this machine's addresses).
 bind = {{toml .Bind}}
 
 # Members to join through: HOST:PORT of their peer API.

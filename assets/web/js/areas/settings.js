@@ -31,7 +31,7 @@ const groups = [
   {
     title: 'Addresses',
     fields: [
-      { key: 'bind', label: 'Bind address', restart: 'bind', hint: 'IP address every peer-facing service listens on. 127.0.0.1 keeps the node reachable from this machine only.' },
+      { key: 'bind', label: 'Bind address', restart: 'bind', hint: 'IP address every peer-facing service listens on. 127.0.0.1 keeps the node reachable from this machine only; a LAN address shares with the LAN; 0.0.0.0 listens on all and tells the group this machine’s addresses.' },
       { key: 'ui.address', label: 'UI address', restart: 'ui.address', hint: 'HOST:PORT of this web client and the control API.' },
       { key: 'ports.peer', label: 'Peer port', type: 'port', restart: 'ports', hint: 'Peer API and content gateway. 0 picks a free port.' },
       { key: 'ports.bittorrent', label: 'BitTorrent port', type: 'port', restart: 'ports', hint: 'BitTorrent and DHT, TCP and UDP. 0 picks a free port.' },
