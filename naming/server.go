@@ -23,14 +23,16 @@ import (
 // again over TCP, which carries any size), limits UDP responses per client
 // prefix, and drops malformed queries.
 //
-// TCP runs on dns.Server. UDP, on Linux with the server bound to one
-// address, runs on blocking sockets of its own, one per two CPUs sharing
-// the port (SO_REUSEPORT), each served by two goroutines taking turns to
-// sleep in the kernel and read datagrams in batches; they answer those
-// that need no waiting (the zone, cache hits) themselves (see rawUDP).
-// Elsewhere UDP runs on dns.Server, one per CPU on Linux, whose reader
-// answers the same queries in the reading goroutine. Either way the
-// queries that wait (an upstream) get a goroutine each.
+// TCP runs on dns.Server. UDP, on Linux, runs on blocking sockets of its
+// own, one per two CPUs sharing the port (SO_REUSEPORT), each served by
+// two goroutines taking turns to sleep in the kernel and read datagrams in
+// batches; they answer those that need no waiting (the zone, cache hits)
+// themselves (see rawUDP). Bound to all addresses, they send each answer
+// from the address its query was sent to. Elsewhere (other systems, a
+// single CPU, an address with a zone) UDP runs on dns.Server, one per CPU
+// on Linux, whose reader answers the same queries in the reading
+// goroutine. Either way the queries that wait (an upstream) get a
+// goroutine each.
 type Server struct {
 	handler Handler
 	listen  string
@@ -376,7 +378,9 @@ func (r *inlineReader) ReadPacketConn(pc net.PacketConn, timeout time.Duration) 
 	}
 }
 
-// ReadUDP serves a socket bound to all addresses.
+// ReadUDP serves a socket bound to all addresses (where dns.Server
+// serves UDP: see listenUDP); its sessions carry each datagram's
+// destination, the source of its answer.
 func (r *inlineReader) ReadUDP(conn *net.UDPConn, timeout time.Duration) ([]byte, *dns.SessionUDP, error) {
 	if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, nil, err
