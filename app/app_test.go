@@ -124,12 +124,6 @@ func (f *fakeNode) send(ev node.Event) {
 	}
 }
 
-func (f *fakeNode) record(call string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, call)
-}
-
 // called tells whether the window made call.
 func (f *fakeNode) called(call string) bool {
 	f.mu.Lock()

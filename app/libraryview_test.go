@@ -321,7 +321,7 @@ func TestLibraryPublishShowsErrors(t *testing.T) {
 func TestLibraryDropPublishesFilesAndFolders(t *testing.T) {
 	n := newFakeNode()
 	v, _, q := openLibrary(t, n)
-	v.drop([]fyne.URI{storage.NewFileURI("/srv/a.iso"), storage.NewFileURI("/srv/photos"), storage.NewURI("https://example.com/x")})
+	v.drop([]fyne.URI{storage.NewFileURI("/srv/a.iso"), storage.NewFileURI("/srv/photos"), mustParseURI(t, "https://example.com/x")})
 	q.waitFor(t, "both published", func() bool {
 		return n.called("publish /srv/a.iso") && n.called("publish /srv/photos") &&
 			showsText(v.content, "Published a.iso") && showsText(v.content, "Published photos")
@@ -435,4 +435,13 @@ func TestPieceMapDrawsACellPerPiece(t *testing.T) {
 	if w := r.rects[0].Size().Width; w < minCellWidth {
 		t.Errorf("cells %v wide, want at least %d", w, minCellWidth)
 	}
+}
+
+func mustParseURI(t *testing.T, s string) fyne.URI {
+	t.Helper()
+	u, err := storage.ParseURI(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

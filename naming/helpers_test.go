@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,13 +140,4 @@ func eventually(t testing.TB, d time.Duration, cond func() bool, what string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func hasPrefixAny(ss []string, prefix string) bool {
-	for _, s := range ss {
-		if strings.HasPrefix(s, prefix) {
-			return true
-		}
-	}
-	return false
 }

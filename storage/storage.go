@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Tx is a bbolt transaction, so domain packages need not import bbolt.
@@ -38,7 +39,7 @@ type DB struct {
 // open, Open fails with an error wrapping ErrLocked.
 func Open(path string) (*DB, error) {
 	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout, FreelistType: bbolt.FreelistMapType})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s (is a node already running on this data dir?)", ErrLocked, path)
 	}
 	if err != nil {

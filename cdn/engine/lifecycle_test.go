@@ -28,8 +28,7 @@ func TestPauseResumeRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	d, err := fetcher.Fetch(ctx(t), item.Magnet, out)
-	if err != nil {
+	if _, err := fetcher.Fetch(ctx(t), item.Magnet, out); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "some data", func() bool { return fetcher.status(item.InfoHash).Completed > 0 })
@@ -52,7 +51,7 @@ func TestPauseResumeRemove(t *testing.T) {
 
 	// Paused survives a restart; the magnet's peer hint too.
 	fetcher.restart()
-	d = &Download{e: fetcher.Engine, ih: ih}
+	d := &Download{e: fetcher.Engine, ih: ih}
 	if st := fetcher.status(item.InfoHash); st.State != StatePaused {
 		t.Errorf("after restart: %s", st.State)
 	}
