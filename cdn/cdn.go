@@ -57,7 +57,11 @@ type Config struct {
 	// Membership tunes gossip and failure detection; zero values take the
 	// defaults (tests shorten them).
 	Membership MembershipTiming
-	Log        *slog.Logger
+	// MachineAddrs lists the machine's addresses, of which a node bound to
+	// all (0.0.0.0, ::) advertises a choice (see advertised); by default
+	// its network interfaces'. Tests give their own.
+	MachineAddrs func() ([]netip.Addr, error)
+	Log          *slog.Logger
 	// Publish sends progress and membership events to the node's bus.
 	Publish func(eventType string, data any)
 }
@@ -66,6 +70,9 @@ type Config struct {
 // look for each other through the DHT.
 type MembershipTiming struct {
 	Interval, SuspectAfter, RemoveAfter, CatalogInterval, DHTInterval time.Duration
+	// AddressInterval is how often a node bound to all addresses looks
+	// whether the machine's changed (default 30s).
+	AddressInterval time.Duration
 }
 
 // Event types the CDN publishes besides the engine's.
@@ -87,7 +94,7 @@ type CDN struct {
 	cat   atomic.Pointer[catalog.Catalog]
 
 	cfg      Config
-	addrs    []netip.Addr // advertised: where other nodes reach this one
+	addrs    atomic.Pointer[[]netip.Addr] // advertised: where other nodes reach this one
 	peerLn   net.Listener
 	srv      *http.Server
 	ctx      context.Context // ends when the CDN closes
@@ -106,6 +113,12 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	}
 	if cfg.Publish == nil {
 		cfg.Publish = func(string, any) {}
+	}
+	if cfg.MachineAddrs == nil {
+		cfg.MachineAddrs = interfaceAddrs
+	}
+	if cfg.Membership.AddressInterval <= 0 {
+		cfg.Membership.AddressInterval = 30 * time.Second
 	}
 	for _, hp := range cfg.DHTBootstrap {
 		if _, _, err := parseHostPort(hp); err != nil {
@@ -127,9 +140,11 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 			c.Close()
 		}
 	}()
-	if c.addrs, err = advertised(cfg.Bind); err != nil {
+	addrs, err := advertised(cfg.Bind, cfg.MachineAddrs)
+	if err != nil {
 		return nil, err
 	}
+	c.addrs.Store(&addrs)
 	c.peerLn, err = listen(netip.AddrPortFrom(cfg.Bind, uint16(cfg.PeerPort)), "peer API", "--peer-port or ports.peer in shoal.toml")
 	if err != nil {
 		return nil, err
@@ -140,7 +155,7 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		DB:               cfg.DB,
 		DataDir:          cfg.DataDir,
 		Bind:             cfg.Bind,
-		Addr:             c.addrs[0],
+		Addr:             addrs[0],
 		Port:             cfg.TorrentPort,
 		DHT:              true,
 		DHTStartingNodes: c.dhtNodes,
@@ -164,7 +179,7 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	c.Members, err = membership.New(cfg.DB, cfg.Signer, membership.Config{
 		Network:      cfg.Network,
 		Name:         cfg.Name,
-		Addresses:    c.addrs,
+		Addresses:    addrs,
 		Ports:        map[string]int{membership.PeerPort: peerPort, "bittorrent": c.Engine.Port()},
 		Services:     []string{"peer", "bittorrent", "tracker", "gateway"},
 		Seeds:        cfg.Join,
@@ -220,6 +235,9 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	c.goRun(func() { c.srv.Serve(c.peerLn) })
 	c.goRun(func() { c.Members.Run(c.ctx) })
 	c.goRun(func() { c.Catalog.Run(c.ctx) })
+	if cfg.Bind.IsUnspecified() {
+		c.goRun(func() { c.followAddrs(c.ctx) })
+	}
 	return c, nil
 }
 
@@ -234,12 +252,12 @@ func (c *CDN) goRun(fn func()) {
 // PeerAddr is the peer API's address as other nodes reach it (Addr and
 // the bound port).
 func (c *CDN) PeerAddr() string {
-	return netip.AddrPortFrom(c.addrs[0], uint16(c.peerLn.Addr().(*net.TCPAddr).Port)).String()
+	return netip.AddrPortFrom(c.Addr(), uint16(c.peerLn.Addr().(*net.TCPAddr).Port)).String()
 }
 
 // Addr is the address other nodes reach this one at: the bind address, or
 // the first of the machine's when it listens on all (see advertised).
-func (c *CDN) Addr() netip.Addr { return c.addrs[0] }
+func (c *CDN) Addr() netip.Addr { return (*c.addrs.Load())[0] }
 
 // Close stops the peer API, the loops and the engine. It is idempotent.
 func (c *CDN) Close() error {

@@ -159,9 +159,9 @@ func (a announcement) do(ctx context.Context, event tracker.AnnounceEvent, timeo
 	}
 	// Trackers are told the address other nodes reach this one at (ip=).
 	var opt tracker.AnnounceOpt
-	if b := a.e.cfg.Addr; b.Is4() {
+	if b := a.e.addr.Load(); b != nil && b.Is4() {
 		opt.ClientIp4 = b.AsSlice()
-	} else if b.Is6() {
+	} else if b != nil && b.Is6() {
 		opt.ClientIp6 = b.AsSlice()
 	}
 	resp, err := a.tc.Announce(ctx, req, opt)

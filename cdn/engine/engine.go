@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/dht/v2"
@@ -98,8 +99,8 @@ type Engine struct {
 	up     *rate.Limiter
 	down   *rate.Limiter
 	peers  *peerStore
-	// peerHint is this node's BitTorrent IP:port for magnets (x.pe), or "".
-	peerHint string
+	// addr is Config.Addr, or the one SetAddr gave since (nil: none).
+	addr atomic.Pointer[netip.Addr]
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -194,7 +195,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		e.cfg.Addr = cfg.Bind
 	}
 	if e.cfg.Addr.IsValid() {
-		e.peerHint = netip.AddrPortFrom(e.cfg.Addr, uint16(e.Port())).String()
+		e.SetAddr(e.cfg.Addr)
 	}
 
 	recs, last, err := loadRecords(e.db)
@@ -344,6 +345,18 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 		sc.SendLimiter = rate.NewLimiter(50, 50)
 	}
 	return cc
+}
+
+// SetAddr changes the address other nodes reach this one at (see
+// Config.Addr): for magnets made from now on and the next announces.
+func (e *Engine) SetAddr(a netip.Addr) { e.addr.Store(&a) }
+
+// peerHint is this node's BitTorrent IP:port for magnets (x.pe), or "".
+func (e *Engine) peerHint() string {
+	if a := e.addr.Load(); a != nil {
+		return netip.AddrPortFrom(*a, uint16(e.Port())).String()
+	}
+	return ""
 }
 
 // Port is the bound BitTorrent port (TCP and UDP).

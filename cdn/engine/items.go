@@ -60,7 +60,7 @@ func (e *Engine) item(rec record) Item {
 	if e.cfg.Trackers != nil {
 		trackers = append(slices.Clone(trackers), e.cfg.Trackers()...)
 	}
-	it.Magnet = magnet(rec.InfoHash, rec.Name, dedupe(trackers), e.peerHint)
+	it.Magnet = magnet(rec.InfoHash, rec.Name, dedupe(trackers), e.peerHint())
 	return it
 }
 
