@@ -289,6 +289,11 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 	cc.NoDefaultPortForwarding = true // no UPnP: the node talks only where it is told to
 	cc.DisableWebtorrent = true       // WebRTC would reach out to public STUN servers
 	cc.Seed = true
+	// Two nodes that find each other at once (members, DHT, tracker) dial
+	// each other both ways; anacrolix keeps both connections unless told,
+	// so a node counted one peer twice and asked it for pieces on both.
+	// Both ends keep the same one (the direction the lower peer ID dials).
+	cc.DropDuplicatePeerIds = true
 	// The engine announces to trackers itself (announce.go); torrents keep
 	// their announce lists for their metainfo.
 	cc.DisableTrackers = true

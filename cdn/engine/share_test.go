@@ -130,3 +130,50 @@ func (n *testNode) torrentOf(t *testing.T, ih string) *torrent.Torrent {
 	}
 	return it.t
 }
+
+// Two nodes that dial each other at once keep one connection, and both
+// keep the same one: a node sees each peer once.
+func TestOneConnectionPerPeer(t *testing.T) {
+	const size = 8 << 20
+	seeder := newNode(t, func(c *Config) { c.UploadRate = 1 << 20 })
+	writeFile(t, filepath.Join(seeder.dir, "film.mkv"), size, 22)
+	item, err := seeder.Publish(ctx(t), filepath.Join(seeder.dir, "film.mkv"), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetcher := newNode(t, nil)
+	if _, err := fetcher.Fetch(ctx(t), item.InfoHash, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	fetcher.AddPeers(item.InfoHash, []netip.AddrPort{seeder.addr()})
+	eventually(t, 20*time.Second, "the fetcher to have the metadata", func() bool {
+		return fetcher.torrentOf(t, item.InfoHash).Info() != nil
+	})
+	seeder.AddPeers(item.InfoHash, []netip.AddrPort{fetcher.addr()})
+	// Both have dialled (nothing pending or half-open) and the download goes on.
+	settled := func(n *testNode) bool {
+		st := n.torrentOf(t, item.InfoHash).Stats()
+		return st.HalfOpenPeers == 0 && st.PendingPeers == 0 && st.ActivePeers > 0
+	}
+	eventually(t, 20*time.Second, "both ends to finish dialling", func() bool {
+		return settled(seeder) && settled(fetcher)
+	})
+	for _, c := range []struct {
+		name  string
+		n     *testNode
+		other torrent.PeerID
+	}{{"fetcher", fetcher, seeder.client.PeerID()}, {"seeder", seeder, fetcher.client.PeerID()}} {
+		conns := 0
+		for _, pc := range c.n.torrentOf(t, item.InfoHash).PeerConns() {
+			if pc.PeerID == c.other {
+				conns++
+			}
+		}
+		if conns != 1 {
+			t.Errorf("the %s has %d connections to its peer, want 1", c.name, conns)
+		}
+	}
+	if st := fetcher.status(item.InfoHash); st.Peers != 1 && st.State != StateSeeding {
+		t.Errorf("the fetcher's status counts %d peers, want 1", st.Peers)
+	}
+}
