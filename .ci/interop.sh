@@ -6,7 +6,9 @@
 #      finding the seeder through the tracker the torrent lists;
 #   b. aria2c seeds a file whose .torrent (made by mktorrent) announces to
 #      the node's tracker; the node downloads it from a bare infohash with
-#      `shoal get`, finding aria2 through its own tracker.
+#      `shoal get`, finding aria2 through its own tracker;
+#   c. aria2c downloads a file the node published from its magnet link alone
+#      (metadata from the node, the node found through the magnet's tracker).
 # Bytes are compared both ways. Every process and temp file is gone on exit.
 set -euo pipefail
 bin=$(realpath "${1:-bin/shoal}")
@@ -36,8 +38,10 @@ echo "interop: Shoal node up, peer API and tracker on $peer"
 # a. Shoal seeds, aria2c downloads with the node's .torrent only.
 mkdir -p "$tmp/a-src" "$tmp/a-out"
 randfile "$tmp/a-src/shoal-to-aria2.bin" 8
-ih=$(timeout 15 "$bin" publish "$tmp/a-src/shoal-to-aria2.bin" --data "$tmp/node" 2>/dev/null | awk '$1 == "infohash" { print $2 }') ||
+timeout 15 "$bin" publish "$tmp/a-src/shoal-to-aria2.bin" --data "$tmp/node" >"$tmp/publish.out" 2>/dev/null ||
 	fail "shoal publish failed"
+ih=$(awk '$1 == "infohash" { print $2 }' "$tmp/publish.out")
+magnet=$(tail -n 1 "$tmp/publish.out")
 [ -n "$ih" ] || fail "shoal publish printed no infohash"
 curl -sf -o "$tmp/a.torrent" "http://$peer/cdn/$ih.torrent" || fail "GET http://$peer/cdn/$ih.torrent failed"
 [ "$(torrent_infohash "$tmp/a.torrent")" = "$ih" ] || fail "the node's .torrent does not have infohash $ih"
@@ -63,3 +67,14 @@ timeout 30 "$bin" get "$ihb" --data "$tmp/node" --out "$tmp/b-out" >"$tmp/get.lo
 	fail "shoal get $ihb did not complete from the aria2 seeder (exit $?)"
 cmp -s "$tmp/b-src/aria2-to-shoal.bin" "$tmp/b-out/aria2-to-shoal.bin" || fail "the node's copy differs from aria2's file"
 echo "interop: b. the Shoal node downloaded 8 MiB from aria2c by infohash in $(( $(now_ms) - t0 )) ms, bytes equal: ok"
+
+# c. aria2c fetches the item of a. from its magnet link alone. Before it has
+# the metadata aria2 tells the tracker left=0, as a seeder would.
+case $magnet in magnet:\?xt=urn:btih:$ih*) ;; *) fail "shoal publish's last line is not the item's magnet: $magnet" ;; esac
+mkdir -p "$tmp/c-out"
+t0=$(now_ms)
+timeout 60 aria2c "${aria2_flags[@]}" --seed-time=0 --listen-port=$((20000 + RANDOM % 20000)) \
+	--dir "$tmp/c-out" "$magnet" >"$tmp/aria2-magnet.log" 2>&1 ||
+	fail "aria2c could not download $magnet (exit $?)"
+cmp -s "$tmp/a-src/shoal-to-aria2.bin" "$tmp/c-out/shoal-to-aria2.bin" || fail "aria2c's copy from the magnet differs from the published file"
+echo "interop: c. aria2c downloaded 8 MiB from the Shoal node by its magnet link in $(( $(now_ms) - t0 )) ms, bytes equal: ok"

@@ -101,23 +101,30 @@ func (t *Tracker) update(a *announce, now time.Time) (*swarm, error) {
 }
 
 // pick chooses up to n peers of sw for the announcer at random, leaving out
-// the announcer and, for a seeder, the other seeders.
+// the announcer. A seeder gets the leechers first and the other seeders
+// after them, not none of them: a client fetching a magnet's metadata
+// does not know the size yet and says left=0 (aria2 does), and would get
+// no one to fetch it from.
 func pick(sw *swarm, self [20]byte, seeder bool, n int) []peerOut {
-	cands := make([]peerOut, 0, len(sw.peers))
+	var first, then []peerOut
 	for id, p := range sw.peers {
-		if id == self || (seeder && p.seeder) {
-			continue
+		switch {
+		case id == self:
+		case seeder && p.seeder:
+			then = append(then, peerOut{id: id, addr: p.addr})
+		default:
+			first = append(first, peerOut{id: id, addr: p.addr})
 		}
-		cands = append(cands, peerOut{id: id, addr: p.addr})
 	}
-	if n > len(cands) {
-		n = len(cands)
-	}
-	for i := range n {
-		j := i + rand.IntN(len(cands)-i)
-		cands[i], cands[j] = cands[j], cands[i]
-	}
-	return cands[:n]
+	shuffle(first)
+	shuffle(then)
+	cands := append(first, then...)
+	return cands[:min(n, len(cands))]
+}
+
+// shuffle puts ps in a random order.
+func shuffle(ps []peerOut) {
+	rand.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
 }
 
 type peerOut struct {

@@ -184,11 +184,17 @@ func TestAnnounceCompactAndDict(t *testing.T) {
 		t.Fatal("no_peer_id=1 still sent peer ids")
 	}
 
-	// A seeder is not sent other seeders; a leecher gets everyone else.
+	// A seeder gets the leechers first, then the other seeders (a magnet
+	// client without the metadata says left=0 too); a leecher gets
+	// everyone else.
 	seed2 := req{ih: ih, id: hash20(4), port: 6003, left: 0}
 	r = doAnnounce(t, srv, seed2)
-	if got := compactPeers(t, r.Peers.(string), 6); len(got) != 1 || got[0].Port() != 6002 {
-		t.Fatalf("second seeder got %v, want only the leecher", got)
+	if got := compactPeers(t, r.Peers.(string), 6); len(got) != 2 || got[0].Port() != 6002 || got[1].Port() != 6001 {
+		t.Fatalf("second seeder got %v, want the leecher, then the other seeder", got)
+	}
+	seed2.numwant = "1"
+	if got := compactPeers(t, doAnnounce(t, srv, seed2).Peers.(string), 6); len(got) != 1 || got[0].Port() != 6002 {
+		t.Fatalf("second seeder with numwant=1 got %v, want the leecher", got)
 	}
 	leech.event = ""
 	if got := compactPeers(t, doAnnounce(t, srv, leech).Peers.(string), 6); len(got) != 2 {
