@@ -464,7 +464,13 @@ func (s *Server) check(r *dns.Msg, opt *dns.OPT) (int, error) {
 	case opt != nil && opt.Version() != 0:
 		return dns.RcodeBadVers, nil
 	}
-	switch q := r.Question[0]; q.Qtype {
+	q := r.Question[0]
+	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
+		// CHAOS (version.bind, id.server), Hesiod, ...: the node serves
+		// and resolves Internet names only, and tells no version.
+		return dns.RcodeRefused, nil
+	}
+	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
 		return dns.RcodeRefused, nil
 	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeNone, dns.TypeMAILA, dns.TypeMAILB:

@@ -305,6 +305,10 @@ func TestServerRejectsOddQueries(t *testing.T) {
 		{&dns.Msg{MsgHdr: dns.MsgHdr{Id: 7, Opcode: dns.OpcodeNotify}, Question: []dns.Question{{Name: "shoal.", Qtype: dns.TypeSOA, Qclass: dns.ClassINET}}}, dns.RcodeNotImplemented},
 		{&dns.Msg{MsgHdr: dns.MsgHdr{Id: 8, Opcode: dns.OpcodeUpdate}, Question: []dns.Question{{Name: "shoal.", Qtype: dns.TypeSOA, Qclass: dns.ClassINET}}}, dns.RcodeNotImplemented},
 		{&dns.Msg{MsgHdr: dns.MsgHdr{Id: 9}, Question: []dns.Question{{Name: "alice.shoal.", Qtype: dns.TypeA, Qclass: dns.ClassCHAOS}}}, dns.RcodeRefused},
+		// Outside the zone too: not forwarded (dig CH TXT version.bind got
+		// SERVFAIL from a node without upstreams after a wait).
+		{&dns.Msg{MsgHdr: dns.MsgHdr{Id: 10, RecursionDesired: true}, Question: []dns.Question{{Name: "version.bind.", Qtype: dns.TypeTXT, Qclass: dns.ClassCHAOS}}}, dns.RcodeRefused},
+		{&dns.Msg{MsgHdr: dns.MsgHdr{Id: 11, RecursionDesired: true}, Question: []dns.Question{{Name: "example.org.", Qtype: dns.TypeA, Qclass: dns.ClassHESIOD}}}, dns.RcodeRefused},
 	} {
 		if m := dnsExchange(t, "tcp", s.Addr(), tc.m); m.Rcode != tc.rcode {
 			t.Errorf("%s opcode %d: %s, want %s", questionString(tc.m), tc.m.Opcode, dns.RcodeToString[m.Rcode], dns.RcodeToString[tc.rcode])
