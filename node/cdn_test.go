@@ -90,16 +90,7 @@ func TestTwoNodesShareAFileByName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := t.TempDir()
-	d, err := b.CDN().Engine.Fetch(context.Background(), spec, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := d.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	out, d := fetch(t, b, spec)
 	st, _ := d.Status()
 	if st.State != engine.StateSeeding {
 		t.Errorf("state after download = %s", st.State)
@@ -243,8 +234,18 @@ func TestNodeListeningOnAllAddresses(t *testing.T) {
 	if strings.Contains(it.Magnet, "0.0.0.0") || strings.Contains(it.Magnet, "%5B%3A%3A%5D") {
 		t.Errorf("magnet names the unspecified address: %s", it.Magnet)
 	}
+	out, _ := fetch(t, beta, it.Magnet)
+	if got, err := os.ReadFile(filepath.Join(out, "notes.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("fetched bytes differ (%v)", err)
+	}
+}
+
+// fetch downloads spec on n into a new folder and waits until it is
+// complete; it returns the folder and the download.
+func fetch(t *testing.T, n *Node, spec string) (string, *engine.Download) {
+	t.Helper()
 	out := t.TempDir()
-	d, err := beta.CDN().Engine.Fetch(context.Background(), it.Magnet, out)
+	d, err := n.CDN().Engine.Fetch(context.Background(), spec, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,5 @@ func TestNodeListeningOnAllAddresses(t *testing.T) {
 	if err := d.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := os.ReadFile(filepath.Join(out, "notes.bin")); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("fetched bytes differ (%v)", err)
-	}
+	return out, d
 }
