@@ -4,7 +4,6 @@
 GO          ?= go
 TAGS        := migrated_fynedo
 BIN         := bin/shoal
-export LANG := en_US.UTF-8
 export CGO_ENABLED := 1
 
 BUILD_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev

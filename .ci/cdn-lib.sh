@@ -3,9 +3,6 @@
 # caller removes). Every process they start is recorded with track and
 # ended by cleanup (the caller traps it on EXIT).
 
-# Fyne, linked into the binary, complains about locales such as C.UTF-8.
-export LANG=en_US.UTF-8
-
 # track PID: records a process for stop_all and cleanup, in $tmp/.pids so
 # that processes started in a subshell ($(...)) are recorded too.
 track() { echo "$1" >>"$tmp/.pids"; }
