@@ -52,7 +52,7 @@ func commands() []command {
 		{"status", "", "show the running node's status", 0, runStatus, nil},
 		{"login", "", "print a one-time login link for the web client", 0, runLogin, nil},
 		{"publish", "PATH", "share a file or folder (--name NAME names the item); prints its magnet last", 1, runPublish, nil},
-		{"get", "MAGNET|INFOHASH|NAME", "download an item (--out DIR, --no-wait) with a progress bar", 1, runGet, getFlags},
+		{"get", "MAGNET|INFOHASH|NAME|FILE.torrent", "download an item (--out DIR, --no-wait) with a progress bar", 1, runGet, getFlags},
 		{"ls", "[QUERY]", "list this node's items, or the network's with --network", -1, runLs, lsFlags},
 		{"peers", "", "list the network's members", 0, runPeers, nil},
 		{"pause", "INFOHASH", "pause an item", 1, itemAction("pause"), nil},

@@ -167,8 +167,18 @@ func runGet(ctx context.Context, g *globals, args []string) error {
 			return err
 		}
 	}
+	req := map[string]any{"spec": args[0], "out_dir": out}
+	if strings.HasSuffix(strings.ToLower(args[0]), ".torrent") {
+		// A .torrent file on this machine: the node may run elsewhere, so
+		// its bytes go with the request.
+		mi, err := os.ReadFile(args[0])
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w", args[0], unwrapPath(err))
+		}
+		req = map[string]any{"torrent": mi, "out_dir": out}
+	}
 	var st engine.Status
-	if err := c.doJSON(ctx, http.MethodPost, "/api/v1/items", map[string]string{"spec": args[0], "out_dir": out}, &st); err != nil {
+	if err := c.doJSON(ctx, http.MethodPost, "/api/v1/items", req, &st); err != nil {
 		return err
 	}
 	if g.noWait {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,5 +144,71 @@ func TestBackupWithoutARunningNode(t *testing.T) {
 	}
 	if fi, err := os.Stat(file); err != nil || fi.Size() == 0 {
 		t.Errorf("offline backup file: %v", err)
+	}
+}
+
+// publish on one node, then get on another with only the .torrent file
+// (its tracker finds the seeder); a .torrent that does not parse is
+// refused and adds nothing.
+func TestCLIGetByTorrentFile(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	startCLINode(t, a, "--bind", "127.0.0.2", "--name", "seeder")
+	startCLINode(t, b, "--bind", "127.0.0.3", "--name", "fetcher")
+
+	data := bytes.Repeat([]byte("shoal "), 200_000)
+	src := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(src, data, 0o600)
+	code, out, errOut := shoal(t, "publish", src, "--data", a)
+	if code != 0 {
+		t.Fatalf("publish: %d %q", code, errOut)
+	}
+	var ih string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "infohash" {
+			ih = f[1]
+		}
+	}
+	code, out, _ = shoal(t, "status", "--json", "--data", a)
+	var s node.Status
+	if code != 0 || json.Unmarshal([]byte(out), &s) != nil || ih == "" {
+		t.Fatalf("status: %d %q; infohash %q", code, out, ih)
+	}
+	var peer string
+	for _, svc := range s.Services {
+		if svc.Name == "peer" {
+			peer = svc.Address
+		}
+	}
+	resp, err := http.Get("http://" + peer + "/cdn/" + ih + ".torrent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET the .torrent: %d %v", resp.StatusCode, err)
+	}
+	torrentFile := filepath.Join(t.TempDir(), "notes.torrent")
+	os.WriteFile(torrentFile, mi, 0o600)
+
+	bad := filepath.Join(t.TempDir(), "bad.torrent")
+	os.WriteFile(bad, []byte("d8:announce"), 0o600)
+	if code, _, errOut := shoal(t, "get", bad, "--data", b); code != 1 || !strings.Contains(errOut, "not a .torrent file") {
+		t.Errorf("get a broken .torrent: %d %q", code, errOut)
+	}
+	if code, _, errOut := shoal(t, "get", filepath.Join(t.TempDir(), "missing.torrent"), "--data", b); code != 1 || !strings.Contains(errOut, "cannot read") {
+		t.Errorf("get a missing .torrent: %d %q", code, errOut)
+	}
+	if code, out, _ := shoal(t, "ls", "--json", "--data", b); code != 0 || strings.Contains(out, "infohash") {
+		t.Errorf("after refused .torrent files the node lists items: %d %q", code, out)
+	}
+
+	dst := t.TempDir()
+	code, out, errOut = shoal(t, "get", torrentFile, "--data", b, "--out", dst)
+	if code != 0 || !strings.Contains(out, "complete "+ih) {
+		t.Fatalf("get by .torrent: %d %q %q", code, out, errOut)
+	}
+	if got, err := os.ReadFile(filepath.Join(dst, "notes.txt")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("fetched bytes differ (%v)", err)
 	}
 }

@@ -39,6 +39,7 @@ type Node interface {
 	Publish(ctx context.Context, path, name string, progress func(done, total int64)) (engine.Item, error)
 	Catalog(query string) []catalog.Entry
 	Fetch(ctx context.Context, spec, outDir string) (engine.Status, error)
+	AddTorrent(ctx context.Context, mi []byte, outDir string) (engine.Status, error)
 
 	// The Network area.
 	Members() []membership.Member

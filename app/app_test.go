@@ -210,6 +210,16 @@ func (f *fakeNode) Catalog(query string) []catalog.Entry {
 	return out
 }
 
+func (f *fakeNode) AddTorrent(ctx context.Context, mi []byte, outDir string) (engine.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "torrent "+string(mi))
+	if f.fetchErr != nil {
+		return engine.Status{}, f.fetchErr
+	}
+	return engine.Status{Item: engine.Item{Name: "from-torrent", Origin: engine.OriginDownload}, State: engine.StateQueued}, nil
+}
+
 func (f *fakeNode) Fetch(ctx context.Context, spec, outDir string) (engine.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

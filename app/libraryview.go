@@ -1,9 +1,11 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"image/color"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -100,13 +102,13 @@ func newLibraryView(n Node, l loop, w fyne.Window, clip fyne.Clipboard) *library
 		v.mu.Unlock()
 		v.requestReload()
 	}
-	v.spec.SetPlaceHolder("Magnet link, infohash or name")
+	v.spec.SetPlaceHolder("Magnet link, infohash, name or .torrent file")
 	v.spec.OnSubmitted = func(string) { v.getSpec() }
 
 	publishFile := widget.NewButtonWithIcon("Publish file…", theme.FileIcon(), v.pickFile)
 	publishFile.Importance = widget.HighImportance
 	publishFolder := widget.NewButtonWithIcon("Publish folder…", theme.FolderIcon(), v.pickFolder)
-	dropHint := widget.NewLabelWithStyle("or drop files and folders on the window", fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
+	dropHint := widget.NewLabelWithStyle("or drop files and folders on the window (.torrent files are fetched)", fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
 	getSpec := widget.NewButtonWithIcon("Get", theme.DownloadIcon(), v.getSpec)
 	toolbar := container.NewBorder(nil, nil,
 		container.NewHBox(publishFile, publishFolder, dropHint), nil,
@@ -323,15 +325,40 @@ func (v *libraryView) getSpec() {
 	if spec == "" {
 		return
 	}
-	v.fetch(spec, shortID(spec))
+	if isTorrentFile(spec) {
+		v.fetchTorrent(spec)
+	} else {
+		v.fetch(spec, shortID(spec))
+	}
 	v.spec.SetText("")
+}
+
+// isTorrentFile tells a .torrent file's path from the other specs.
+func isTorrentFile(spec string) bool {
+	return strings.HasSuffix(strings.ToLower(spec), ".torrent") && !strings.HasPrefix(spec, "magnet:")
 }
 
 // fetch starts a download off the UI goroutine; the items list shows its
 // progress.
 func (v *libraryView) fetch(spec, name string) {
+	v.startFetch(name, func(ctx context.Context) (engine.Status, error) { return v.node.Fetch(ctx, spec, "") })
+}
+
+// fetchTorrent starts the download a .torrent file describes.
+func (v *libraryView) fetchTorrent(path string) {
+	v.startFetch(filepath.Base(path), func(ctx context.Context) (engine.Status, error) {
+		mi, err := os.ReadFile(path)
+		if err != nil {
+			return engine.Status{}, err
+		}
+		return v.node.AddTorrent(ctx, mi, "")
+	})
+}
+
+// startFetch runs add off the UI goroutine and says how it went.
+func (v *libraryView) startFetch(name string, add func(context.Context) (engine.Status, error)) {
 	go func() {
-		st, err := v.node.Fetch(v.loop.ctx, spec, "")
+		st, err := add(v.loop.ctx)
 		v.loop.do(func() {
 			if err != nil {
 				v.showError("Could not get "+name, err)
@@ -380,15 +407,19 @@ func (v *libraryView) dialogSize() fyne.Size {
 	return fyne.NewSize(max(s.Width*0.85, 600), max(s.Height*0.85, 420))
 }
 
-// drop publishes files and folders dropped on the window.
+// drop publishes files and folders dropped on the window; a dropped
+// .torrent file is downloaded instead.
 func (v *libraryView) drop(uris []fyne.URI) {
 	var paths, refused []string
 	for _, u := range uris {
-		if u.Scheme() != "file" {
+		switch {
+		case u.Scheme() != "file":
 			refused = append(refused, u.String())
-			continue
+		case isTorrentFile(u.Path()):
+			v.fetchTorrent(u.Path())
+		default:
+			paths = append(paths, u.Path())
 		}
-		paths = append(paths, u.Path())
 	}
 	v.publish(paths...)
 	if len(refused) > 0 {

@@ -2,6 +2,8 @@ package app
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -332,6 +334,30 @@ func TestLibraryDropPublishesFilesAndFolders(t *testing.T) {
 	if got := n.recorded(); slices.ContainsFunc(got, func(c string) bool { return strings.Contains(c, "example.com") }) {
 		t.Errorf("web address published: %q", got)
 	}
+}
+
+// A dropped .torrent file, or one named in the Get field, is fetched, not
+// published.
+func TestLibraryFetchesTorrentFiles(t *testing.T) {
+	n := newFakeNode()
+	v, _, q := openLibrary(t, n)
+	dir := t.TempDir()
+	dropped, typed := filepath.Join(dir, "Film.TORRENT"), filepath.Join(dir, "album.torrent")
+	os.WriteFile(dropped, []byte("d4:info..."), 0o600)
+	os.WriteFile(typed, []byte("d8:announce..."), 0o600)
+	v.drop([]fyne.URI{storage.NewFileURI(dropped), storage.NewFileURI("/srv/a.iso")})
+	q.waitFor(t, "the dropped .torrent fetched and the file published", func() bool {
+		return n.called("torrent d4:info...") && n.called("publish /srv/a.iso") && showsText(v.content, "Getting from-torrent.")
+	})
+	if n.called("publish " + dropped) {
+		t.Error("the dropped .torrent was published")
+	}
+	v.spec.SetText(typed)
+	v.getSpec()
+	q.waitFor(t, "the typed .torrent fetched", func() bool { return n.called("torrent d8:announce...") })
+	v.spec.SetText(filepath.Join(dir, "missing.torrent"))
+	v.getSpec()
+	q.waitFor(t, "the missing .torrent reported", func() bool { return showsText(v.content, "Could not get missing.torrent") })
 }
 
 func TestLibraryKeepsFewFinishedPublishes(t *testing.T) {

@@ -327,3 +327,24 @@ func TestAPIBackup(t *testing.T) {
 		t.Errorf("backup schema version %d", v)
 	}
 }
+
+// POST /api/v1/items takes a spec or a .torrent's bytes, not both; a
+// .torrent that does not parse is a 400 and adds nothing.
+func TestAPIAddItemByTorrent(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	for _, c := range []struct{ name, body, want string }{
+		{"both", `{"spec": "0123456789abcdef0123456789abcdef01234567", "torrent": "ZDg6YW5ub3VuY2U="}`, "not both"},
+		{"not bencode", `{"torrent": "aGVsbG8="}`, "not a .torrent file"},
+		{"no info", `{"torrent": "ZDg6YW5ub3VuY2UxMDpodHRwOi8veC95ZQ=="}`, "no info dictionary"},
+		{"not base64", `{"torrent": "%%%"}`, ""},
+	} {
+		resp, body := call(t, n, "POST", "/api/v1/items", n.token, c.body, "Content-Type", "application/json")
+		msg, _ := body["error"].(string)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %d %q, want 400 saying %q", c.name, resp.StatusCode, msg, c.want)
+		}
+	}
+	if items := n.Items(); len(items) != 0 {
+		t.Errorf("refused requests left items: %v", items)
+	}
+}

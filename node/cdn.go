@@ -148,6 +148,16 @@ func (n *Node) Fetch(ctx context.Context, spec, outDir string) (engine.Status, e
 	return d.Status()
 }
 
+// AddTorrent starts downloading the torrent a .torrent file's bytes
+// describe into outDir ("" = the node's content folder), like Fetch.
+func (n *Node) AddTorrent(ctx context.Context, mi []byte, outDir string) (engine.Status, error) {
+	d, err := n.cdn.Engine.AddTorrent(ctx, mi, outDir)
+	if err != nil {
+		return engine.Status{}, err
+	}
+	return d.Status()
+}
+
 // Item actions.
 const (
 	ActionPause  = "pause"
@@ -238,15 +248,27 @@ func (a *controlAPI) getItem(w http.ResponseWriter, r *http.Request) {
 // postItems adds a download: {"spec": magnet | infohash | name, "out_dir"}.
 func (a *controlAPI) postItems(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Spec   string `json:"spec"`
-		OutDir string `json:"out_dir"`
+		Spec    string `json:"spec"`
+		Torrent []byte `json:"torrent"` // a .torrent file, base64 in JSON
+		OutDir  string `json:"out_dir"`
 	}
 	if err := decodeJSON(w, r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	if req.Spec != "" && req.Torrent != nil {
+		writeError(w, http.StatusBadRequest, errors.New("node: give spec or torrent, not both"))
+		return
+	}
 	// The download outlives the request.
-	st, err := a.n.Fetch(context.WithoutCancel(r.Context()), req.Spec, req.OutDir)
+	ctx := context.WithoutCancel(r.Context())
+	var st engine.Status
+	var err error
+	if req.Torrent != nil {
+		st, err = a.n.AddTorrent(ctx, req.Torrent, req.OutDir)
+	} else {
+		st, err = a.n.Fetch(ctx, req.Spec, req.OutDir)
+	}
 	if err != nil {
 		writeError(w, statusFor(err), err)
 		return

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,6 +229,39 @@ func TestWebClientCDN(t *testing.T) {
 		t.Errorf("the downloaded file is still there after removing with its files (%v)", err)
 	}
 	p.waitFor("the Get button back in the catalog", fmt.Sprintf(`!!document.querySelector(%q)`, get))
+
+	// Get it again from its .torrent file dropped on the page (the page
+	// sends the file's bytes); a broken .torrent and a bad magnet link are
+	// refused with the node's reason.
+	drop := func(name, b64 string) {
+		p.eval(fmt.Sprintf(`(() => { const b = Uint8Array.from(atob(%q), (c) => c.charCodeAt(0));
+			const dt = new DataTransfer(); dt.items.add(new File([b], %q));
+			document.querySelector('#main').dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: dt})); })()`, b64, name))
+	}
+	drop("broken.torrent", base64.StdEncoding.EncodeToString([]byte("d8:announce")))
+	p.waitFor("the broken .torrent refused", `(() => { const s = document.querySelector('#get-status').textContent;
+		return s.includes('Could not get broken.torrent') && s.includes('not a .torrent file'); })()`)
+	p.fill("#get-spec", "magnet:?xt=urn:btih:zz")
+	p.submit("#get-form")
+	p.waitFor("the bad magnet refused", `document.querySelector('#get-status').textContent.includes('bad magnet link')`)
+	if items := b.Items(); len(items) != 1 { // reply.mp4 only
+		t.Fatalf("refused gets left items on beta: %d", len(items))
+	}
+	resp, err := http.Get("http://" + a.CDN().PeerAddr() + "/cdn/" + ih + ".torrent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET the .torrent: %d %v", resp.StatusCode, err)
+	}
+	drop("harbour-tour.torrent", base64.StdEncoding.EncodeToString(mi))
+	p.waitFor("the item back from its .torrent", fmt.Sprintf(`document.querySelector(%q)?.dataset.state === 'seeding' &&
+		document.querySelector('#get-status').textContent.includes('Getting harbour-tour.mp4')`, row))
+	if st, err := b.Item(ih); err != nil || st.State != engine.StateSeeding {
+		t.Fatalf("beta's item got from its .torrent: %+v, %v", st, err)
+	}
 
 	if errs := br.pageErrors(); len(errs) > 0 {
 		t.Errorf("the page reported errors:\n%s", strings.Join(errs, "\n"))

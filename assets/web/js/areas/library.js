@@ -103,9 +103,17 @@ function render(root, { api, events, signal }) {
   const list = h('ul', { id: 'items', class: 'items', 'aria-label': 'Items on this node' });
   const itemsCount = h('span', { id: 'items-count', class: 'muted' });
   const itemsError = h('div', { id: 'items-error', class: 'alert error', role: 'alert', hidden: true });
+  // Getting an item by magnet link, infohash or name, or from a .torrent
+  // file (picked or dropped: the browser can send a .torrent's bytes).
+  const getInput = h('input', { id: 'get-spec', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'Magnet link, infohash or name', 'aria-label': 'Magnet link, infohash or name to get' });
+  const torrentInput = h('input', { id: 'get-torrent', type: 'file', accept: '.torrent,application/x-bittorrent', hidden: true });
+  const torrentButton = h('button', { type: 'button', class: 'button', id: 'get-torrent-button' }, 'Open .torrent\u2026');
+  const getStatus = h('div', { id: 'get-status', class: 'get-status muted', role: 'status' });
+  const getForm = h('form', { id: 'get-form', class: 'get-form', novalidate: true },
+    getInput, h('button', { type: 'submit', class: 'button primary', id: 'get-submit' }, 'Get'), torrentButton, torrentInput);
   const itemsCard = h('section', { id: 'items-card', class: 'card', 'aria-labelledby': 'items-title' },
     h('div', { class: 'card-head' }, h('h2', { id: 'items-title' }, 'On this node'), itemsCount),
-    itemsError, list);
+    getForm, getStatus, itemsError, list);
 
   // The network's catalog.
   const search = h('input', { id: 'catalog-search', type: 'search', placeholder: 'Search by name or infohash', autocomplete: 'off', spellcheck: 'false', 'aria-label': 'Search the network\u2019s catalog' });
@@ -206,6 +214,44 @@ function render(root, { api, events, signal }) {
     }
   }
 
+  // Getting.
+  async function startGet(body, what) {
+    getStatus.classList.remove('error-text');
+    getStatus.textContent = `Starting ${what}\u2026`;
+    try {
+      const st = await api.post('/api/v1/items', body);
+      if (signal.aborted) return;
+      getStatus.textContent = `Getting ${st.name || st.infohash}.`;
+      upsert(st);
+      return true;
+    } catch (err) {
+      if (err.status === 401 || signal.aborted) return;
+      getStatus.textContent = `Could not get ${what}: ${err.message}`;
+      getStatus.classList.add('error-text');
+    }
+  }
+  getForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const spec = getInput.value.trim();
+    if (!spec) {
+      getStatus.textContent = 'Paste a magnet link, an infohash or an item\u2019s name, or open a .torrent file.';
+      return;
+    }
+    if (await startGet({ spec }, spec.length > 48 ? `${spec.slice(0, 45)}\u2026` : spec)) getInput.value = '';
+  });
+  torrentButton.addEventListener('click', () => torrentInput.click());
+  torrentInput.addEventListener('change', () => {
+    const f = torrentInput.files?.[0];
+    torrentInput.value = '';
+    if (f) getTorrent(f);
+  });
+  async function getTorrent(file) {
+    const buf = new Uint8Array(await file.arrayBuffer());
+    let bin = '';
+    for (let i = 0; i < buf.length; i += 0x8000) bin += String.fromCharCode(...buf.subarray(i, i + 0x8000));
+    await startGet({ torrent: btoa(bin) }, file.name);
+  }
+
   // Drag and drop. A web page learns a dropped file's name and bytes, never
   // where it lies; the node shares files in place and takes no uploads. A
   // drop that carries a path (a file:// URI or a path as text, as some file
@@ -233,6 +279,11 @@ function render(root, { api, events, signal }) {
     error.hidden = true;
     const path = pathFromDrop(dt.getData('text/uri-list'), dt.getData('text/plain'));
     const file = dt.files?.[0];
+    if (file && /\.torrent$/i.test(file.name)) {
+      // A .torrent describes what to get: its bytes go to the node.
+      getTorrent(file);
+      return;
+    }
     if (path) {
       pathInput.value = path;
       nameInput.value = '';
