@@ -102,13 +102,13 @@ func newLibraryView(n Node, l loop, w fyne.Window, clip fyne.Clipboard) *library
 		v.mu.Unlock()
 		v.requestReload()
 	}
-	v.spec.SetPlaceHolder("Magnet link, infohash, name or .torrent file")
+	v.spec.SetPlaceHolder("Magnet, infohash, name or .torrent file")
 	v.spec.OnSubmitted = func(string) { v.getSpec() }
 
 	publishFile := widget.NewButtonWithIcon("Publish file…", theme.FileIcon(), v.pickFile)
 	publishFile.Importance = widget.HighImportance
 	publishFolder := widget.NewButtonWithIcon("Publish folder…", theme.FolderIcon(), v.pickFolder)
-	dropHint := widget.NewLabelWithStyle("or drop files and folders on the window (.torrent files are fetched)", fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
+	dropHint := widget.NewLabelWithStyle("or drop files and folders on the window", fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
 	getSpec := widget.NewButtonWithIcon("Get", theme.DownloadIcon(), v.getSpec)
 	toolbar := container.NewBorder(nil, nil,
 		container.NewHBox(publishFile, publishFolder, dropHint), nil,
