@@ -46,7 +46,9 @@ type Config struct {
 	Join []string
 	// DHTBootstrap lists DHT nodes (HOST:PORT, such as a member's
 	// BitTorrent port) the DHT starts from besides the known members, so a
-	// node given no Join can find the members through the DHT.
+	// node given no Join can find the members through the DHT. Callers
+	// check the entries with ParseHostPort; one that does not parse or
+	// resolve is logged and skipped.
 	DHTBootstrap []string
 	// PublicDHT lets the DHT start from the public BitTorrent routers too;
 	// by default it starts only from the group.
@@ -119,11 +121,6 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	}
 	if cfg.Membership.AddressInterval <= 0 {
 		cfg.Membership.AddressInterval = 30 * time.Second
-	}
-	for _, hp := range cfg.DHTBootstrap {
-		if _, _, err := parseHostPort(hp); err != nil {
-			return nil, fmt.Errorf("cdn: DHT bootstrap node: %w", err)
-		}
 	}
 	c := &CDN{cfg: cfg}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -335,8 +332,9 @@ func (c *CDN) dhtNodes() []netip.AddrPort {
 	return out
 }
 
-// parseHostPort splits HOST:PORT and checks the port.
-func parseHostPort(s string) (host string, port uint16, err error) {
+// ParseHostPort splits HOST:PORT, the address of another node's service,
+// and checks the port (1 to 65535).
+func ParseHostPort(s string) (host string, port uint16, err error) {
 	host, p, err := net.SplitHostPort(s)
 	if err != nil || host == "" {
 		return "", 0, fmt.Errorf("%q is not HOST:PORT", s)
@@ -354,7 +352,7 @@ const dnsTimeout = 5 * time.Second
 // resolveHostPort turns HOST:PORT into addresses; an IP is taken as it is,
 // a host name is looked up each time, as its addresses may change.
 func resolveHostPort(ctx context.Context, s string) ([]netip.AddrPort, error) {
-	host, port, err := parseHostPort(s)
+	host, port, err := ParseHostPort(s)
 	if err != nil {
 		return nil, err
 	}

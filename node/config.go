@@ -9,11 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"text/template"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/shoal-p2p/shoal/cdn"
 )
 
 // ConfigFile is the config's file name inside the data dir.
@@ -205,21 +206,15 @@ func (c *Config) fillLists() {
 	}
 }
 
-// validHostPort checks HOST:PORT. Port 0 (a free port) is valid only for
-// an address to listen on (zeroOK), never for one to reach.
+// validHostPort checks HOST:PORT as cdn.ParseHostPort does. Port 0 (a
+// free port) is valid only for an address to listen on (zeroOK), never
+// for one to reach.
 func validHostPort(s string, zeroOK bool) error {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil || host == "" {
-		return fmt.Errorf("%q is not HOST:PORT", s)
+	if host, port, err := net.SplitHostPort(s); zeroOK && err == nil && host != "" && port == "0" {
+		return nil
 	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || strconv.FormatUint(p, 10) != port {
-		return fmt.Errorf("%q has no valid port", s)
-	}
-	if p == 0 && !zeroOK {
-		return fmt.Errorf("%q has port 0; give the port it listens on", s)
-	}
-	return nil
+	_, _, err := cdn.ParseHostPort(s)
+	return err
 }
 
 // LoadConfig reads path. A missing file gives DefaultConfig and created=true;
