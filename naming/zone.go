@@ -657,28 +657,21 @@ func (z *Zone) contentAnswer(d *zoneData, m *dns.Msg, name string, qtype uint16)
 }
 
 // unescapeName reads a name in presentation format (without its final
-// dot) as text: \X is X and \DDD the byte DDD (RFC 1035 section 5.1).
+// dot) as text: \X is X and \DDD the byte DDD (RFC 1035 section 5.1), as
+// dns packs it; the labels are joined with dots. A name that does not pack
+// is taken as it is.
 func unescapeName(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\\' && i+1 < len(s) {
-			if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
-				if v := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0'); v <= 255 {
-					b = append(b, byte(v))
-					i += 3
-					continue
-				}
-			}
-			c = s[i+1]
-			i++
-		}
-		b = append(b, c)
+	var buf [256]byte
+	end, err := dns.PackDomainName(s+".", buf[:], 0, nil, false)
+	if err != nil {
+		return s
 	}
-	return string(b)
+	var labels []string
+	for i := 0; i < end && buf[i] != 0; i += 1 + int(buf[i]) {
+		labels = append(labels, string(buf[i+1:i+1+int(buf[i])]))
+	}
+	return strings.Join(labels, ".")
 }
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
