@@ -99,7 +99,8 @@ type Engine struct {
 	up     *rate.Limiter
 	down   *rate.Limiter
 	peers  *peerStore
-	// addr is Config.Addr, or the one SetAddr gave since (nil: none).
+	// addr is Config.Addr (or Bind), or the one SetAddr gave since (nil:
+	// none).
 	addr atomic.Pointer[netip.Addr]
 
 	ctx       context.Context
@@ -191,11 +192,11 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("engine: start BitTorrent client on %s port %d: %w", cfg.Bind, cfg.Port, err)
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	if !e.cfg.Addr.IsValid() && !cfg.Bind.IsUnspecified() {
-		e.cfg.Addr = cfg.Bind
-	}
-	if e.cfg.Addr.IsValid() {
-		e.SetAddr(e.cfg.Addr)
+	switch {
+	case cfg.Addr.IsValid():
+		e.SetAddr(cfg.Addr)
+	case !cfg.Bind.IsUnspecified():
+		e.SetAddr(cfg.Bind)
 	}
 
 	recs, last, err := loadRecords(e.db)
