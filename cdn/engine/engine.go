@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,6 +192,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: start BitTorrent client on %s port %d: %w", cfg.Bind, cfg.Port, err)
 	}
+	if !cfg.Bind.IsUnspecified() {
+		dialFrom(e.client, cfg.Bind)
+	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	switch {
 	case cfg.Addr.IsValid():
@@ -290,6 +294,8 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 	cc.NoDefaultPortForwarding = true // no UPnP: the node talks only where it is told to
 	cc.DisableWebtorrent = true       // WebRTC would reach out to public STUN servers
 	cc.Seed = true
+	// Outgoing connections leave from the bind address (dialFrom).
+	cc.DialForPeerConns = cfg.Bind.IsUnspecified()
 	// Two nodes that find each other at once (members, DHT, tracker) dial
 	// each other both ways; anacrolix keeps both connections unless told,
 	// so a node counted one peer twice and asked it for pieces on both.
@@ -351,6 +357,32 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 		sc.SendLimiter = rate.NewLimiter(50, 50)
 	}
 	return cc
+}
+
+// dialFrom makes a client bound to one address dial from it too.
+// anacrolix dials TCP with no local address, so the kernel picks the source:
+// on a host with several addresses (nodes on 127.0.0.2 and 127.0.0.3, a
+// machine on two networks) a peer saw the connection come from another
+// address than the one the node listens on, and banned that one for bad
+// data (127.0.0.1: every node on loopback) or passed it on by PEX. uTP
+// already leaves from its listening socket, which is bound.
+func dialFrom(cl *torrent.Client, bind netip.Addr) {
+	for _, l := range cl.Listeners() {
+		d, ok := l.(torrent.Dialer)
+		if !ok {
+			continue
+		}
+		if network := d.DialerNetwork(); strings.HasPrefix(network, "tcp") {
+			d = torrent.NetworkDialer{Network: network, Dialer: &net.Dialer{
+				LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(bind, 0)),
+				// As anacrolix's own: no dual-stack fallback, and BitTorrent
+				// has keep-alives of its own.
+				FallbackDelay: -1,
+				KeepAlive:     -1,
+			}}
+		}
+		cl.AddDialer(d)
+	}
 }
 
 // SetAddr changes the address other nodes reach this one at (see

@@ -270,3 +270,36 @@ func bytesHashed(t *torrent.Torrent) int64 {
 	st := t.Stats()
 	return st.BytesHashed.Int64()
 }
+
+// A node bound to one address dials from it: the peer sees the connection
+// come from the address the node listens on (not 127.0.0.1, which the
+// kernel picks on loopback), so a ban or a PEX entry names the right node.
+func TestConnectionsLeaveFromTheBindAddress(t *testing.T) {
+	seeder := newNode(t, func(c *Config) {
+		c.Bind = netip.MustParseAddr("127.0.0.4")
+		c.UploadRate = 128 << 10 // still connected while the test looks
+	})
+	fetcher := newNode(t, func(c *Config) { c.Bind = netip.MustParseAddr("127.0.0.3") })
+	writeFile(t, filepath.Join(seeder.dir, "data.bin"), 1<<20, 11)
+	item, err := seeder.Publish(ctx(t), filepath.Join(seeder.dir, "data.bin"), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fetcher.Fetch(ctx(t), item.InfoHash, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	fetcher.AddPeers(item.InfoHash, []netip.AddrPort{seeder.addr()})
+	var from []string
+	eventually(t, 20*time.Second, "the fetcher to be connected", func() bool {
+		from = from[:0]
+		for _, pc := range seeder.torrentOf(t, item.InfoHash).PeerConns() {
+			from = append(from, pc.RemoteAddr.String())
+		}
+		return len(from) > 0
+	})
+	for _, a := range from {
+		if ap, err := netip.ParseAddrPort(a); err != nil || ap.Addr() != netip.MustParseAddr("127.0.0.3") {
+			t.Errorf("the seeder sees its peer at %s, want 127.0.0.3", a)
+		}
+	}
+}
