@@ -462,9 +462,16 @@ func isBase32(s string) bool {
 	return err == nil
 }
 
+// refreshWait bounds how long Resolve waits for members' catalogs when a
+// name is not in this node's copy.
+const refreshWait = 3 * time.Second
+
 // Resolve turns what a user typed — a magnet, an infohash or an item's name
-// in the network catalog — into something the engine fetches.
-func (c *CDN) Resolve(spec string) (string, error) {
+// in the network catalog — into something the engine fetches. A name this
+// node does not know yet (published a moment ago elsewhere: catalogs follow
+// the gossip by a second or two) is looked for again after asking the
+// members for their catalogs.
+func (c *CDN) Resolve(ctx context.Context, spec string) (string, error) {
 	if ih, err := catalog.ParseInfoHash(spec); err == nil {
 		return ih, nil
 	}
@@ -474,11 +481,12 @@ func (c *CDN) Resolve(spec string) (string, error) {
 	if len(spec) > 8 && spec[:8] == "magnet:?" {
 		return spec, nil
 	}
-	var found []catalog.Entry
-	for _, e := range c.Catalog.Network() {
-		if e.Item.Name == spec {
-			found = append(found, e)
-		}
+	found := c.named(spec)
+	if len(found) == 0 {
+		ctx, cancel := context.WithTimeout(ctx, refreshWait)
+		c.Catalog.Refresh(ctx)
+		cancel()
+		found = c.named(spec)
 	}
 	switch len(found) {
 	case 0:
@@ -491,6 +499,17 @@ func (c *CDN) Resolve(spec string) (string, error) {
 	default:
 		return "", fmt.Errorf("%w: %d items are named %q; give the infohash", ErrAmbiguousName, len(found), spec)
 	}
+}
+
+// named returns the network catalog's items named exactly name.
+func (c *CDN) named(name string) []catalog.Entry {
+	var found []catalog.Entry
+	for _, e := range c.Catalog.Network() {
+		if e.Item.Name == name {
+			found = append(found, e)
+		}
+	}
+	return found
 }
 
 func catalogItem(it engine.Item, publisherName string) catalog.Item {

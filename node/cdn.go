@@ -137,7 +137,7 @@ func (n *Node) Item(infohash string) (engine.Status, error) { return n.cdn.Engin
 // Fetch starts downloading spec — a magnet, an infohash or the name of an
 // item in the network's catalog — into outDir ("" = the node's content folder).
 func (n *Node) Fetch(ctx context.Context, spec, outDir string) (engine.Status, error) {
-	resolved, err := n.cdn.Resolve(strings.TrimSpace(spec))
+	resolved, err := n.cdn.Resolve(ctx, strings.TrimSpace(spec))
 	if err != nil {
 		return engine.Status{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -86,7 +87,7 @@ func TestTwoNodesShareAFileByName(t *testing.T) {
 		e, ok := b.CDN().Catalog.Get(it.InfoHash)
 		return ok && len(e.Holders) > 0
 	})
-	spec, err := b.CDN().Resolve("film.bin")
+	spec, err := b.CDN().Resolve(t.Context(), "film.bin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +111,48 @@ func TestTwoNodesShareAFileByName(t *testing.T) {
 		m, ok := b.CDN().Members.Member(a.Identity().ID())
 		return ok && m.Record.Name == "alpha2"
 	})
+}
+
+// A name published a moment ago on another member is found at once: the
+// node asks the members for their catalogs instead of failing until the
+// gossip brings them.
+func TestFetchByNameJustPublished(t *testing.T) {
+	// Gossip every hour: after the join nothing reaches beta by itself.
+	slow := cdn.MembershipTiming{Interval: time.Hour, SuspectAfter: 2 * time.Hour, RemoveAfter: 3 * time.Hour,
+		CatalogInterval: time.Hour}
+	a := startMemberWith(t, "alpha", "127.0.0.2", slow, nil)
+	b := startMemberWith(t, "beta", "127.0.0.3", slow, func(c *Config) { c.Join = []string{a.CDN().PeerAddr()} })
+	waitFor(t, "beta to know alpha", func() bool { return aliveMembers(b) == 2 })
+
+	data := []byte("published a moment ago\n")
+	src := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(src, data, 0o600)
+	it, err := a.Publish(context.Background(), src, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.CDN().Catalog.Get(it.InfoHash); ok {
+		t.Fatal("beta's catalog already lists the item: the test needs the gossip not to have brought it")
+	}
+	out := t.TempDir()
+	st, err := b.Fetch(t.Context(), "notes.txt", out)
+	if err != nil {
+		t.Fatalf("fetch by name: %v", err)
+	}
+	if st.InfoHash != it.InfoHash {
+		t.Fatalf("fetched %s, want %s", st.InfoHash, it.InfoHash)
+	}
+	waitFor(t, "the download", func() bool {
+		got, err := os.ReadFile(filepath.Join(out, "notes.txt"))
+		return err == nil && bytes.Equal(got, data)
+	})
+	// A name nobody has is still refused, and nothing is added.
+	if _, err := b.Fetch(t.Context(), "nobody-has-this.txt", out); !errors.Is(err, cdn.ErrUnknownName) {
+		t.Fatalf("unknown name: err %v, want ErrUnknownName", err)
+	}
+	if n := len(b.Items()); n != 1 {
+		t.Fatalf("beta has %d items, want 1", n)
+	}
 }
 
 func aliveMembers(n *Node) int {

@@ -242,10 +242,35 @@ func TestBadListingsAreNotStored(t *testing.T) {
 				t.Fatal(err)
 			}
 			a.join(liar)
-			a.cat.reconcile(t.Context())
+			a.cat.reconcile(t.Context(), false)
 			if es := a.cat.Network(); len(es) != 0 {
 				t.Fatalf("stored %+v", es)
 			}
 		})
+	}
+}
+
+// Refresh fetches a member's catalog even when the member's record, as this
+// node last heard it, shows the version it already has.
+func TestRefreshFetchesWhateverTheVersion(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	if err := b.cat.AddLocal(item("old")); err != nil {
+		t.Fatal(err)
+	}
+	a.join(b) // no gossip runs: a keeps b's record as it got it now
+	a.cat.reconcile(t.Context(), false)
+	if got := a.summary(); !strings.Contains(got, "old:") {
+		t.Fatalf("a's catalog after the first fetch: %q", got)
+	}
+	if err := b.cat.AddLocal(item("new")); err != nil {
+		t.Fatal(err)
+	}
+	a.cat.reconcile(t.Context(), false)
+	if got := a.summary(); strings.Contains(got, "new:") {
+		t.Fatalf("a saw b's new version without gossip (the test needs it not to): %q", got)
+	}
+	a.cat.Refresh(t.Context())
+	if got := a.summary(); !strings.Contains(got, "new:") || !strings.Contains(got, "old:") {
+		t.Fatalf("after Refresh a's catalog is %q, want old and new", got)
 	}
 }

@@ -18,7 +18,7 @@ func (c *Catalog) Run(ctx context.Context) error {
 	tick := time.NewTicker(c.cfg.Interval)
 	defer tick.Stop()
 	for {
-		c.reconcile(ctx)
+		c.reconcile(ctx, false)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -44,9 +44,16 @@ func (c *Catalog) onMemberChange(ch membership.Change) {
 	}
 }
 
+// Refresh fetches the catalog of every member that is not down, whatever
+// the versions say, and returns when all have answered or ctx ends. A name
+// published a moment ago on another node is known after it, without
+// waiting for the gossip to bring the member's new catalog version.
+func (c *Catalog) Refresh(ctx context.Context) { c.reconcile(ctx, true) }
+
 // reconcile drops the catalogs of members no longer in the table and
-// fetches those whose version differs from the member's record.
-func (c *Catalog) reconcile(ctx context.Context) {
+// fetches those whose version differs from the member's record (all of
+// them if force).
+func (c *Catalog) reconcile(ctx context.Context, force bool) {
 	members := c.members.Members()
 	inTable := make(map[string]bool, len(members))
 	type job struct {
@@ -65,10 +72,10 @@ func (c *Catalog) reconcile(ctx context.Context) {
 		}
 		v := m.Record.CatalogVersion
 		have, ok := c.remote[id]
-		if (ok && have.Version == v) || (!ok && v == 0) {
+		if !force && ((ok && have.Version == v) || (!ok && v == 0)) {
 			continue
 		}
-		if t, ok := c.tries[id]; ok && t.version == v && (!t.failed || now.Sub(t.at) < c.cfg.RetryAfter) {
+		if t, ok := c.tries[id]; !force && ok && t.version == v && (!t.failed || now.Sub(t.at) < c.cfg.RetryAfter) {
 			continue
 		}
 		c.tries[id] = try{version: v, at: now}
