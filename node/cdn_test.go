@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -152,6 +153,16 @@ func TestFetchByNameJustPublished(t *testing.T) {
 	}
 	if n := len(b.Items()); n != 1 {
 		t.Fatalf("beta has %d items, want 1", n)
+	}
+	// Two items of the same name: the name is refused, the infohash is
+	// needed.
+	other := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(other, []byte("other notes\n"), 0o600)
+	if _, err := b.Publish(context.Background(), other, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Fetch(t.Context(), "notes.txt", out); !errors.Is(err, cdn.ErrAmbiguousName) || statusFor(err) != http.StatusConflict {
+		t.Fatalf("a name two items share: err %v, want ErrAmbiguousName (409)", err)
 	}
 }
 
