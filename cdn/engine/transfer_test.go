@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -271,35 +272,42 @@ func bytesHashed(t *torrent.Torrent) int64 {
 	return st.BytesHashed.Int64()
 }
 
-// A node bound to one address dials from it: the peer sees the connection
-// come from the address the node listens on (not 127.0.0.1, which the
-// kernel picks on loopback), so a ban or a PEX entry names the right node.
-func TestConnectionsLeaveFromTheBindAddress(t *testing.T) {
-	seeder := newNode(t, func(c *Config) {
-		c.Bind = netip.MustParseAddr("127.0.0.4")
-		c.UploadRate = 128 << 10 // still connected while the test looks
-	})
+// A node dials peers over TCP only, from its bind address: the peer sees
+// the connection come from the address the node listens on (not 127.0.0.1,
+// which the kernel picks on loopback), so a ban or a PEX entry names the
+// right node; and no uTP connection is tried (see addDialers).
+func TestDialsOverTCPFromTheBindAddress(t *testing.T) {
 	fetcher := newNode(t, func(c *Config) { c.Bind = netip.MustParseAddr("127.0.0.3") })
-	writeFile(t, filepath.Join(seeder.dir, "data.bin"), 1<<20, 11)
-	item, err := seeder.Publish(ctx(t), filepath.Join(seeder.dir, "data.bin"), "", nil)
+	// A peer that listens on TCP and UDP at the same port, and only counts.
+	tcp, err := net.Listen("tcp", "127.0.0.5:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fetcher.Fetch(ctx(t), item.InfoHash, t.TempDir()); err != nil {
+	defer tcp.Close()
+	peer := netip.MustParseAddrPort(tcp.Addr().String())
+	udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(peer))
+	if err != nil {
+		t.Skipf("UDP port %d taken: %v", peer.Port(), err)
+	}
+	defer udp.Close()
+
+	if _, err := fetcher.Fetch(ctx(t), strings.Repeat("ab", 20), t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	fetcher.AddPeers(item.InfoHash, []netip.AddrPort{seeder.addr()})
-	var from []string
-	eventually(t, 20*time.Second, "the fetcher to be connected", func() bool {
-		from = from[:0]
-		for _, pc := range seeder.torrentOf(t, item.InfoHash).PeerConns() {
-			from = append(from, pc.RemoteAddr.String())
-		}
-		return len(from) > 0
-	})
-	for _, a := range from {
-		if ap, err := netip.ParseAddrPort(a); err != nil || ap.Addr() != netip.MustParseAddr("127.0.0.3") {
-			t.Errorf("the seeder sees its peer at %s, want 127.0.0.3", a)
-		}
+	fetcher.AddPeers(strings.Repeat("ab", 20), []netip.AddrPort{peer})
+	tcp.(*net.TCPListener).SetDeadline(time.Now().Add(20 * time.Second))
+	c, err := tcp.Accept()
+	if err != nil {
+		t.Fatalf("no TCP connection from the node: %v", err)
+	}
+	c.Close()
+	if from := netip.MustParseAddrPort(c.RemoteAddr().String()).Addr(); from != netip.MustParseAddr("127.0.0.3") {
+		t.Errorf("the connection came from %s, want the bind address 127.0.0.3", from)
+	}
+	// anacrolix dials all its dialers at once: a uTP SYN would have come
+	// with the TCP connection.
+	udp.SetReadDeadline(time.Now().Add(time.Second))
+	if n, from, err := udp.ReadFrom(make([]byte, 2048)); err == nil {
+		t.Errorf("the node sent %d bytes over UDP from %s: it dialled uTP", n, from)
 	}
 }
