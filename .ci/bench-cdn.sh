@@ -17,9 +17,9 @@
 # Knobs: U_KIB (default 8192), F_MIB (64), NS ("2 4 8"), BIG_MIB (256),
 # CS_RUNS (client-server runs per N, default 1: a token bucket is steady).
 # Items are never removed between runs (each run publishes a fresh file and
-# the nodes keep what they got, a few GiB in $tmp): after `shoal rm` a node
-# keeps announcing the removed item to every tracker of the group in a tight
-# loop, which slows every later run (see docs/BENCHMARKS.md).
+# the nodes keep what they got, a few GiB in $tmp), as in session 1, when
+# `shoal rm` left a node announcing the removed item in a tight loop (fixed
+# since; see docs/BENCHMARKS.md), so that the figures stay comparable.
 set -euo pipefail
 bin=$(realpath "${1:-bin/shoal}")
 root=$(realpath "$(dirname "$0")/..")
