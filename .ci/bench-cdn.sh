@@ -14,7 +14,7 @@
 #   3. Time to first byte of a gateway GET of a fresh 1 MiB item that only a
 #      remote member holds, next to the same GET on the holder itself.
 # Medians of RUNS runs (default 3; TTFB_RUNS, default 9, for figure 3).
-# Knobs: U_KIB (default 8192), F_MIB (64), NS ("2 4 8"), BIG_MIB (256),
+# Knobs: U_KIB (default 8192), F_MIB (64), NS ("2 4 8"; "" skips figure 1), BIG_MIB (256),
 # CS_RUNS (client-server runs per N, default 1: a token bucket is steady).
 # Items are never removed between runs (each run publishes a fresh file and
 # the nodes keep what they got, a few GiB in $tmp), as in session 1, when
@@ -29,7 +29,7 @@ CS_RUNS=${CS_RUNS:-1}
 TTFB_RUNS=${TTFB_RUNS:-9}
 U_KIB=${U_KIB:-8192}
 F_MIB=${F_MIB:-64}
-NS=${NS:-"2 4 8"}
+NS=${NS-"2 4 8"}
 BIG_MIB=${BIG_MIB:-256}
 tmp=$(mktemp -d)
 cd "$root/.ci"
