@@ -78,6 +78,16 @@ func (t *Tracker) update(a *announce, now time.Time) (*swarm, error) {
 				return nil, errFull
 			}
 		}
+		// A client that restarted comes back with a new peer id from the
+		// same address: its old entry goes, or it would be handed to
+		// others (and to itself) twice until it expired.
+		for id, old := range sw.peers {
+			if old.addr == a.addr {
+				t.drop(sw, a.infoHash, id, old)
+				t.swarms[a.infoHash] = sw // drop forgets a swarm it empties
+				break
+			}
+		}
 		p = &peer{}
 		sw.peers[a.peerID] = p
 		t.peers++

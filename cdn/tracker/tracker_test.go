@@ -221,6 +221,33 @@ func TestAnnounceCompactAndDict(t *testing.T) {
 	}
 }
 
+// A client that restarts announces a new peer id from the same address:
+// its old entry is replaced, not handed out (to others and to itself) next
+// to the new one until it expires. transmission-cli got itself three
+// times this way.
+func TestRestartedClientReplacesItsEntry(t *testing.T) {
+	tr, srv, _ := newServer(t, Config{Interval: time.Minute})
+	ih := hash20(1)
+	// A lone client restarts: the swarm keeps it.
+	doAnnounce(t, srv, req{ih: ih, id: hash20(2), port: 6002, left: 100, event: "started"})
+	doAnnounce(t, srv, req{ih: ih, id: hash20(3), port: 6002, left: 100, event: "started"})
+	if s, ok := tr.Swarm(ih); !ok || s != (Swarm{Incomplete: 1}) {
+		t.Fatalf("swarm after a lone client restarted = %+v, %v", s, ok)
+	}
+	r := doAnnounce(t, srv, req{ih: ih, id: hash20(4), port: 6001, left: 0, event: "started"})
+	if got := compactPeers(t, r.Peers.(string), 6); len(got) != 1 || got[0].Port() != 6002 {
+		t.Fatalf("the seeder got %v, want the client once", got)
+	}
+	// The client restarts again: the seeder stays, the client is there once.
+	r = doAnnounce(t, srv, req{ih: ih, id: hash20(5), port: 6002, left: 100, event: "started"})
+	if got := compactPeers(t, r.Peers.(string), 6); len(got) != 1 || got[0].Port() != 6001 {
+		t.Fatalf("the restarted client got %v, want the seeder only", got)
+	}
+	if st := tr.Stats(); st != (Stats{Torrents: 1, Peers: 2, Seeders: 1}) {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
 func TestPeersExpireAfterTwoIntervals(t *testing.T) {
 	tr, srv, clk := newServer(t, Config{Interval: time.Minute, MaxPeers: 2})
 	ih := hash20(9)
