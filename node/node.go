@@ -271,7 +271,7 @@ func (n *Node) serviceList() []Service {
 		out = append(out,
 			Service{Name: "peer", Proto: "tcp", Address: peer, URL: "http://" + peer + "/cdn/"},
 			Service{Name: "tracker", Proto: "tcp", Address: peer, URL: "http://" + peer + "/announce"},
-			Service{Name: "bittorrent", Proto: "tcp+udp", Address: bt},
+			Service{Name: "bittorrent", Proto: "tcp", Address: bt},
 			Service{Name: "dht", Proto: "udp", Address: bt},
 		)
 	}

@@ -118,6 +118,8 @@ type Engine struct {
 	announcing map[*torrent.Torrent]map[string]bool
 
 	evictMu sync.Mutex // one eviction pass at a time
+
+	dhtConns []net.PacketConn // the DHT servers' sockets (listen)
 }
 
 // item is the live state of one record. Fields are guarded by Engine.mu;
@@ -188,9 +190,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		peers: newPeerStore(),
 		items: make(map[metainfo.Hash]*item),
 	}
-	e.client, err = torrent.NewClient(e.clientConfig())
-	if err != nil {
-		return nil, fmt.Errorf("engine: start BitTorrent client on %s port %d: %w", cfg.Bind, cfg.Port, err)
+	if err := e.listen(); err != nil {
+		return nil, err
 	}
 	addDialers(e.client, cfg.Bind)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -320,7 +321,13 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 	cc.DownloadRateLimiter = e.down
 	cc.PieceHashersPerTorrent = 4
 	cc.Slogger = e.log.With("component", "torrent")
-	cc.NoDHT = !cfg.DHT
+	// No uTP: peers are dialled over TCP (addDialers), and an accepted uTP
+	// connection is as slow as a dialled one; a client that tries uTP
+	// first falls back to TCP. The DHT runs on a UDP socket of the
+	// engine's own (listen): anacrolix would otherwise open its uTP
+	// socket for it.
+	cc.DisableUTP = true
+	cc.NoDHT = true
 	cc.DhtStartingNodes = func(string) dht.StartingNodesGetter {
 		return func() ([]dht.Addr, error) {
 			var out []dht.Addr
@@ -358,6 +365,66 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 	return cc
 }
 
+// listen starts the BitTorrent client on the bind address and port (TCP)
+// and, with the DHT on, a DHT server on the same port over UDP. With port 0
+// the UDP port that matches the one TCP got may be taken: a few tries.
+func (e *Engine) listen() error {
+	cfg := e.cfg
+	for try := 1; ; try++ {
+		cl, err := torrent.NewClient(e.clientConfig())
+		if err != nil {
+			return fmt.Errorf("engine: start BitTorrent client on %s port %d: %w", cfg.Bind, cfg.Port, err)
+		}
+		e.client = cl
+		if !cfg.DHT {
+			return nil
+		}
+		err = e.startDHT()
+		if err == nil {
+			return nil
+		}
+		cl.Close()
+		for _, pc := range e.dhtConns {
+			pc.Close()
+		}
+		e.dhtConns = nil
+		if cfg.Port != 0 || try == 5 {
+			return fmt.Errorf("engine: DHT on UDP %s port %d: %w", cfg.Bind, cl.LocalPort(), err)
+		}
+	}
+}
+
+// startDHT opens a UDP socket on the client's port for each address family
+// the client listens on, and runs an anacrolix DHT server on each.
+func (e *Engine) startDHT() error {
+	bind := e.cfg.Bind
+	var addrs []netip.Addr
+	switch {
+	case bind.Is4() || !bind.IsUnspecified():
+		addrs = []netip.Addr{bind}
+	default: // "::": anacrolix listens on IPv4 and IPv6
+		addrs = []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
+	}
+	port := uint16(e.client.LocalPort())
+	for _, a := range addrs {
+		network := "udp4"
+		if a.Is6() {
+			network = "udp6"
+		}
+		pc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, port)))
+		if err != nil {
+			return err
+		}
+		e.dhtConns = append(e.dhtConns, pc)
+		s, err := e.client.NewAnacrolixDhtServer(pc)
+		if err != nil {
+			return err
+		}
+		e.client.AddDhtServer(torrent.AnacrolixDhtServerWrapper{Server: s})
+	}
+	return nil
+}
+
 // addDialers sets how the client dials peers: over TCP only, and from the
 // bind address when it is one.
 //
@@ -366,8 +433,7 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 // with one request in flight where TCP moves 150-200 MiB/s on loopback:
 // one uncapped 128 MiB transfer in six took a minute instead of under a
 // second. uTP's point, yielding to other traffic (LEDBAT), is not what a
-// group's CDN wants. Incoming uTP is still accepted, for clients that
-// only speak it.
+// group's CDN wants; the client does not accept uTP either (clientConfig).
 //
 // anacrolix also dials TCP with no local address, so the kernel picks the
 // source: on a host with several addresses (nodes on 127.0.0.2 and
@@ -427,6 +493,12 @@ func (e *Engine) Close() error {
 			e.cancel()
 		}
 		errs := e.client.Close()
+		for _, s := range e.dhtServers() {
+			s.Close()
+		}
+		for _, pc := range e.dhtConns {
+			pc.Close() // the DHT server closes it too, in the background
+		}
 		e.wg.Wait()
 		e.saveAccess(true)
 		e.closeErr = errors.Join(errs...)

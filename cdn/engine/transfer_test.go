@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	utp "github.com/anacrolix/go-libutp"
 	"github.com/anacrolix/torrent"
 )
 
@@ -310,4 +312,42 @@ func TestDialsOverTCPFromTheBindAddress(t *testing.T) {
 	if n, from, err := udp.ReadFrom(make([]byte, 2048)); err == nil {
 		t.Errorf("the node sent %d bytes over UDP from %s: it dialled uTP", n, from)
 	}
+}
+
+// The engine takes no uTP connection (see clientConfig): a client that
+// tries uTP first gets no answer and falls back to TCP, instead of a
+// connection that moves 2 MiB/s. The DHT on the same UDP port still
+// answers.
+func TestNoIncomingUTP(t *testing.T) {
+	n := newNode(t, func(c *Config) {
+		c.Bind = netip.MustParseAddr("127.0.0.3")
+		c.DHT = true
+	})
+	// An item it wants peers for: anacrolix turns connections away when
+	// it wants none.
+	if _, err := n.Fetch(ctx(t), strings.Repeat("cd", 20), t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := utp.NewSocket("udp4", "127.0.0.5:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dctx, cancel := context.WithTimeout(ctx(t), 3*time.Second)
+	defer cancel()
+	if c, err := s.DialContext(dctx, "udp4", n.addr().String()); err == nil {
+		c.Close()
+		t.Fatal("a uTP connection to the engine was accepted")
+	}
+	if len(n.dhtServers()) != 1 {
+		t.Fatalf("%d DHT servers, want 1", len(n.dhtServers()))
+	}
+	other := newNode(t, func(c *Config) {
+		c.Bind = netip.MustParseAddr("127.0.0.4")
+		c.DHT = true
+	})
+	other.AddDHTNodes([]netip.AddrPort{n.addr()})
+	eventually(t, 20*time.Second, "the DHT on the engine's UDP port to answer", func() bool {
+		return len(n.DHTNodes()) > 0
+	})
 }
