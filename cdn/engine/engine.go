@@ -190,17 +190,17 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		peers: newPeerStore(),
 		items: make(map[metainfo.Hash]*item),
 	}
-	if err := e.listen(); err != nil {
-		return nil, err
-	}
-	addDialers(e.client, cfg.Bind)
-	e.ctx, e.cancel = context.WithCancel(context.Background())
 	switch {
 	case cfg.Addr.IsValid():
 		e.SetAddr(cfg.Addr)
 	case !cfg.Bind.IsUnspecified():
 		e.SetAddr(cfg.Bind)
 	}
+	if err := e.listen(); err != nil {
+		return nil, err
+	}
+	addDialers(e.client, cfg.Bind)
+	e.ctx, e.cancel = context.WithCancel(context.Background())
 
 	recs, last, err := loadRecords(e.db)
 	if err != nil {
@@ -282,13 +282,12 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 	case !cfg.Bind.IsUnspecified():
 		cc.DisableIPv4 = true
 	}
-	// Trackers are told the bind address (ip=): announces to a group tracker
-	// on loopback leave from 127.0.0.1 whatever the bind address is, and a
-	// tracker would otherwise hand out an address the node does not listen on.
-	if cfg.Bind.Is4() && !cfg.Bind.IsUnspecified() {
-		cc.PublicIp4 = cfg.Bind.AsSlice()
-	} else if cfg.Bind.Is6() && !cfg.Bind.IsUnspecified() {
-		cc.PublicIp6 = cfg.Bind.AsSlice()
+	// DHT nodes and peers (extended handshake) are told the address other
+	// nodes reach this one at, as trackers are (announce.go).
+	if a := e.addr.Load(); a != nil && a.Is4() {
+		cc.PublicIp4 = a.AsSlice()
+	} else if a != nil {
+		cc.PublicIp6 = a.AsSlice()
 	}
 	cc.NoDefaultPortForwarding = true // no UPnP: the node talks only where it is told to
 	cc.DisableWebtorrent = true       // WebRTC would reach out to public STUN servers
@@ -366,7 +365,7 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 }
 
 // listen starts the BitTorrent client on the bind address and port (TCP)
-// and, with the DHT on, a DHT server on the same port over UDP. With port 0
+// and, with the DHT on, DHT servers on the same port over UDP. With port 0
 // the UDP port that matches the one TCP got may be taken: a few tries.
 func (e *Engine) listen() error {
 	cfg := e.cfg
@@ -375,37 +374,44 @@ func (e *Engine) listen() error {
 		if err != nil {
 			return fmt.Errorf("engine: start BitTorrent client on %s port %d: %w", cfg.Bind, cfg.Port, err)
 		}
-		e.client = cl
 		if !cfg.DHT {
+			e.client = cl
 			return nil
 		}
-		err = e.startDHT()
+		conns, err := startDHT(cl, cfg.Bind)
 		if err == nil {
+			e.client, e.dhtConns = cl, conns
 			return nil
 		}
+		port := cl.LocalPort()
 		cl.Close()
-		for _, pc := range e.dhtConns {
-			pc.Close()
-		}
-		e.dhtConns = nil
 		if cfg.Port != 0 || try == 5 {
-			return fmt.Errorf("engine: DHT on UDP %s port %d: %w", cfg.Bind, cl.LocalPort(), err)
+			return fmt.Errorf("engine: DHT on UDP %s port %d: %w", cfg.Bind, port, err)
 		}
 	}
 }
 
-// startDHT opens a UDP socket on the client's port for each address family
-// the client listens on, and runs an anacrolix DHT server on each.
-func (e *Engine) startDHT() error {
-	bind := e.cfg.Bind
-	var addrs []netip.Addr
-	switch {
-	case bind.Is4() || !bind.IsUnspecified():
-		addrs = []netip.Addr{bind}
-	default: // "::": anacrolix listens on IPv4 and IPv6
+// startDHT runs an anacrolix DHT server for cl on a UDP socket of cl's
+// port, one per address family cl listens on, and returns the sockets. On
+// an error it closes what it started.
+func startDHT(cl *torrent.Client, bind netip.Addr) (conns []net.PacketConn, err error) {
+	addrs := []netip.Addr{bind}
+	if bind.Is6() && bind.IsUnspecified() { // "::": anacrolix listens on IPv4 and IPv6
 		addrs = []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
 	}
-	port := uint16(e.client.LocalPort())
+	var servers []*dht.Server
+	defer func() {
+		if err != nil {
+			for _, s := range servers {
+				s.Close()
+			}
+			for _, pc := range conns {
+				pc.Close()
+			}
+			conns = nil
+		}
+	}()
+	port := uint16(cl.LocalPort())
 	for _, a := range addrs {
 		network := "udp4"
 		if a.Is6() {
@@ -413,16 +419,17 @@ func (e *Engine) startDHT() error {
 		}
 		pc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, port)))
 		if err != nil {
-			return err
+			return conns, err
 		}
-		e.dhtConns = append(e.dhtConns, pc)
-		s, err := e.client.NewAnacrolixDhtServer(pc)
+		conns = append(conns, pc)
+		s, err := cl.NewAnacrolixDhtServer(pc)
 		if err != nil {
-			return err
+			return conns, err
 		}
-		e.client.AddDhtServer(torrent.AnacrolixDhtServerWrapper{Server: s})
+		servers = append(servers, s)
+		cl.AddDhtServer(torrent.AnacrolixDhtServerWrapper{Server: s})
 	}
-	return nil
+	return conns, nil
 }
 
 // addDialers sets how the client dials peers: over TCP only, and from the

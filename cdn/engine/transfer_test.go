@@ -14,6 +14,8 @@ import (
 
 	utp "github.com/anacrolix/go-libutp"
 	"github.com/anacrolix/torrent"
+
+	"github.com/shoal-p2p/shoal/storage"
 )
 
 func TestPublishFileFetchByMagnet(t *testing.T) {
@@ -350,4 +352,30 @@ func TestNoIncomingUTP(t *testing.T) {
 	eventually(t, 20*time.Second, "the DHT on the engine's UDP port to answer", func() bool {
 		return len(n.DHTNodes()) > 0
 	})
+}
+
+// A BitTorrent port whose UDP side (the DHT's) another program holds is
+// refused with an error that says so, and the engine leaves nothing
+// running (TestMain looks for leaked goroutines).
+func TestDHTPortTaken(t *testing.T) {
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	db, err := storage.Open(filepath.Join(t.TempDir(), "shoal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	e, err := Open(ctx(t), Config{DataDir: t.TempDir(), DB: db, Bind: netip.MustParseAddr("127.0.0.1"),
+		Port: port, DHT: true, Log: testLog()})
+	if err == nil {
+		e.Close()
+		t.Fatalf("engine opened on port %d, whose UDP side is taken", port)
+	}
+	if want := fmt.Sprintf("DHT on UDP 127.0.0.1 port %d", port); !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not say %q", err, want)
+	}
 }
