@@ -42,7 +42,10 @@ func (t *Tracker) update(a *announce, now time.Time) (*swarm, error) {
 	}
 	var p *peer
 	if sw != nil {
-		p = sw.peers[a.peerID]
+		if p = sw.peers[a.peerID]; p == nil {
+			t.dropRestarted(sw, a)
+			sw = t.swarms[a.infoHash] // nil if that emptied it
+		}
 	}
 	if p != nil && p.addr != a.addr && p.key != "" && p.key != a.key {
 		// Someone else using a known peer id from elsewhere: do not let
@@ -78,16 +81,6 @@ func (t *Tracker) update(a *announce, now time.Time) (*swarm, error) {
 				return nil, errFull
 			}
 		}
-		// A client that restarted comes back with a new peer id from the
-		// same address: its old entry goes, or it would be handed to
-		// others (and to itself) twice until it expired.
-		for id, old := range sw.peers {
-			if old.addr == a.addr {
-				t.drop(sw, a.infoHash, id, old)
-				t.swarms[a.infoHash] = sw // drop forgets a swarm it empties
-				break
-			}
-		}
 		p = &peer{}
 		sw.peers[a.peerID] = p
 		t.peers++
@@ -108,6 +101,20 @@ func (t *Tracker) update(a *announce, now time.Time) (*swarm, error) {
 		sw.downloaded++
 	}
 	return sw, nil
+}
+
+// dropRestarted drops the entry of sw at the address of a, an announce
+// with a peer id sw does not know: a client that restarted comes back with
+// a new peer id from the same address, and its old entry would otherwise
+// be handed to others (and to itself) next to the new one until it
+// expired. Called with t.mu held.
+func (t *Tracker) dropRestarted(sw *swarm, a *announce) {
+	for id, old := range sw.peers {
+		if old.addr == a.addr {
+			t.drop(sw, a.infoHash, id, old)
+			return
+		}
+	}
 }
 
 // pick chooses up to n peers of sw for the announcer at random, leaving out

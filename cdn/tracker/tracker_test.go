@@ -246,6 +246,16 @@ func TestRestartedClientReplacesItsEntry(t *testing.T) {
 	if st := tr.Stats(); st != (Stats{Torrents: 1, Peers: 2, Seeders: 1}) {
 		t.Fatalf("stats = %+v", st)
 	}
+
+	// A full tracker still takes a restarted client: its entry is replaced.
+	full, fullSrv, _ := newServer(t, Config{Interval: time.Minute, MaxPeers: 1})
+	doAnnounce(t, fullSrv, req{ih: ih, id: hash20(2), port: 6002, left: 100, event: "started"})
+	if r := doAnnounce(t, fullSrv, req{ih: ih, id: hash20(3), port: 6002, left: 100, event: "started"}); r.Failure != "" {
+		t.Fatalf("a full tracker refused a restarted client: %s", r.Failure)
+	}
+	if st := full.Stats(); st != (Stats{Torrents: 1, Peers: 1}) {
+		t.Fatalf("full tracker's stats = %+v", st)
+	}
 }
 
 func TestPeersExpireAfterTwoIntervals(t *testing.T) {
