@@ -168,7 +168,7 @@ func runGet(ctx context.Context, g *globals, args []string) error {
 		}
 	}
 	req := map[string]any{"spec": args[0], "out_dir": out}
-	if strings.HasSuffix(strings.ToLower(args[0]), ".torrent") {
+	if engine.IsTorrentFile(args[0]) {
 		// A .torrent file on this machine: the node may run elsewhere, so
 		// its bytes go with the request.
 		mi, err := os.ReadFile(args[0])

@@ -211,4 +211,9 @@ func TestCLIGetByTorrentFile(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(dst, "notes.txt")); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("fetched bytes differ (%v)", err)
 	}
+	// A magnet whose name ends in .torrent is a magnet, not a file to read.
+	magnet := "magnet:?xt=urn:btih:" + ih + "&dn=notes.torrent"
+	if code, out, errOut := shoal(t, "get", magnet, "--data", b, "--out", dst); code != 0 || !strings.Contains(out, "complete "+ih) {
+		t.Errorf("get a magnet named *.torrent: %d %q %q", code, out, errOut)
+	}
 }

@@ -325,17 +325,12 @@ func (v *libraryView) getSpec() {
 	if spec == "" {
 		return
 	}
-	if isTorrentFile(spec) {
+	if engine.IsTorrentFile(spec) {
 		v.fetchTorrent(spec)
 	} else {
 		v.fetch(spec, shortID(spec))
 	}
 	v.spec.SetText("")
-}
-
-// isTorrentFile tells a .torrent file's path from the other specs.
-func isTorrentFile(spec string) bool {
-	return strings.HasSuffix(strings.ToLower(spec), ".torrent") && !strings.HasPrefix(spec, "magnet:")
 }
 
 // fetch starts a download off the UI goroutine; the items list shows its
@@ -415,7 +410,7 @@ func (v *libraryView) drop(uris []fyne.URI) {
 		switch {
 		case u.Scheme() != "file":
 			refused = append(refused, u.String())
-		case isTorrentFile(u.Path()):
+		case engine.IsTorrentFile(u.Path()):
 			v.fetchTorrent(u.Path())
 		default:
 			paths = append(paths, u.Path())

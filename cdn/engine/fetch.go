@@ -158,6 +158,13 @@ func (e *Engine) Fetch(ctx context.Context, spec, outDir string) (*Download, err
 	return e.add(ctx, fs, nil, outDir, OriginDownload)
 }
 
+// IsTorrentFile tells whether what a user typed to get an item names a
+// .torrent file (whose bytes go to AddTorrent) rather than something Fetch
+// takes: a magnet link may end in ".torrent" too (dn=film.torrent).
+func IsTorrentFile(spec string) bool {
+	return strings.HasSuffix(strings.ToLower(spec), ".torrent") && !strings.HasPrefix(spec, "magnet:")
+}
+
 // AddTorrent starts downloading the torrent described by a .torrent file's
 // bytes, like Fetch.
 func (e *Engine) AddTorrent(ctx context.Context, mi []byte, outDir string) (*Download, error) {
