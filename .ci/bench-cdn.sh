@@ -169,14 +169,11 @@ aria2_run() {
 	randfile "$d/src/$name" "$BIG_MIB"
 	mktorrent -l 18 -a "http://$tracker/announce" -o "$d/t.torrent" "$d/src/$name" >/dev/null || fail "mktorrent failed"
 	ih=$(torrent_infohash "$d/t.torrent")
-	aria2c "${aria2_flags[@]}" --seed-ratio=0 -V --listen-port=$((40000 + RANDOM % 20000)) \
-		--dir "$d/src" "$d/t.torrent" >"$tmp/aria2-seed.log" 2>&1 &
+	aria2_seed "$d/t.torrent" "$d/src" "$tmp/aria2-seed.log"
 	seed=$!
-	track "$seed"
 	wait_seeders "$tracker" "$ih" 1 || fail "the aria2 seeder did not reach the tracker"
 	t0=$(now_ms)
-	timeout 300 aria2c "${aria2_flags[@]}" --seed-time=0 --listen-port=$((20000 + RANDOM % 20000)) \
-		--dir "$d/out" "$d/t.torrent" >"$tmp/aria2-leech.log" 2>&1 || fail "the aria2 leecher failed"
+	aria2_leech "$d/t.torrent" "$d/out" "$tmp/aria2-leech.log" 300 || fail "the aria2 leecher failed"
 	t=$(( $(now_ms) - t0 ))
 	kill -TERM "$seed" 2>/dev/null; wait "$seed" 2>/dev/null || true
 	cmp -s "$d/src/$name" "$d/out/$name" || fail "the aria2 copy differs"

@@ -104,3 +104,20 @@ randfile() { head -c "$(( $2 << 20 ))" /dev/urandom >"$1"; }
 # aria2 flags that keep aria2c on what it is told: no DHT, no LPD, no PEX.
 aria2_flags=(--enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false
 	--summary-interval=0 --console-log-level=warn --file-allocation=none --check-certificate=false)
+
+# aria2_leech SOURCE DIR LOG SECONDS: aria2c downloads SOURCE (a .torrent or
+# a magnet link) into DIR, logging to LOG, and exits once it has it; fails
+# after SECONDS.
+aria2_leech() {
+	timeout "$4" aria2c "${aria2_flags[@]}" --seed-time=0 --listen-port=$((20000 + RANDOM % 20000)) \
+		--dir "$2" "$1" >"$3" 2>&1
+}
+
+# aria2_seed TORRENT DIR LOG: aria2c seeds TORRENT's files from DIR (checked
+# first) in the background, logging to LOG; its pid is tracked and left in
+# $! for the caller.
+aria2_seed() {
+	aria2c "${aria2_flags[@]}" --seed-ratio=0 -V --listen-port=$((40000 + RANDOM % 20000)) \
+		--dir "$2" "$1" >"$3" 2>&1 &
+	track $!
+}

@@ -46,8 +46,7 @@ magnet=$(tail -n 1 "$tmp/publish.out")
 curl -sf -o "$tmp/a.torrent" "http://$peer/cdn/$ih.torrent" || fail "GET http://$peer/cdn/$ih.torrent failed"
 [ "$(torrent_infohash "$tmp/a.torrent")" = "$ih" ] || fail "the node's .torrent does not have infohash $ih"
 t0=$(now_ms)
-timeout 30 aria2c "${aria2_flags[@]}" --seed-time=0 --listen-port=$((20000 + RANDOM % 20000)) \
-	--dir "$tmp/a-out" "$tmp/a.torrent" >"$tmp/aria2-leech.log" 2>&1 ||
+aria2_leech "$tmp/a.torrent" "$tmp/a-out" "$tmp/aria2-leech.log" 30 ||
 	fail "aria2c could not download $ih from the node (exit $?; tracker http://$peer/announce)"
 cmp -s "$tmp/a-src/shoal-to-aria2.bin" "$tmp/a-out/shoal-to-aria2.bin" || fail "aria2c's copy differs from the published file"
 echo "interop: a. aria2c downloaded 8 MiB from the Shoal node with its .torrent in $(( $(now_ms) - t0 )) ms, bytes equal: ok"
@@ -58,9 +57,7 @@ randfile "$tmp/b-src/aria2-to-shoal.bin" 8
 mktorrent -a "http://$peer/announce" -o "$tmp/b.torrent" "$tmp/b-src/aria2-to-shoal.bin" >/dev/null ||
 	fail "mktorrent failed"
 ihb=$(torrent_infohash "$tmp/b.torrent")
-aria2c "${aria2_flags[@]}" --seed-ratio=0 -V --listen-port=$((40000 + RANDOM % 20000)) \
-	--dir "$tmp/b-src" "$tmp/b.torrent" >"$tmp/aria2-seed.log" 2>&1 &
-track $!
+aria2_seed "$tmp/b.torrent" "$tmp/b-src" "$tmp/aria2-seed.log"
 wait_seeders "$peer" "$ihb" 1 || fail "aria2c did not announce itself as a seeder to the node's tracker"
 t0=$(now_ms)
 timeout 30 "$bin" get "$ihb" --data "$tmp/node" --out "$tmp/b-out" >"$tmp/get.log" 2>&1 ||
@@ -73,8 +70,7 @@ echo "interop: b. the Shoal node downloaded 8 MiB from aria2c by infohash in $((
 case $magnet in magnet:\?xt=urn:btih:$ih*) ;; *) fail "shoal publish's last line is not the item's magnet: $magnet" ;; esac
 mkdir -p "$tmp/c-out"
 t0=$(now_ms)
-timeout 60 aria2c "${aria2_flags[@]}" --seed-time=0 --listen-port=$((20000 + RANDOM % 20000)) \
-	--dir "$tmp/c-out" "$magnet" >"$tmp/aria2-magnet.log" 2>&1 ||
+aria2_leech "$magnet" "$tmp/c-out" "$tmp/aria2-magnet.log" 60 ||
 	fail "aria2c could not download $magnet (exit $?)"
 cmp -s "$tmp/a-src/shoal-to-aria2.bin" "$tmp/c-out/shoal-to-aria2.bin" || fail "aria2c's copy from the magnet differs from the published file"
 echo "interop: c. aria2c downloaded 8 MiB from the Shoal node by its magnet link in $(( $(now_ms) - t0 )) ms, bytes equal: ok"

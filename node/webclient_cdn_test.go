@@ -7,8 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,14 +245,9 @@ func TestWebClientCDN(t *testing.T) {
 	if items := b.Items(); len(items) != 1 { // reply.mp4 only
 		t.Fatalf("refused gets left items on beta: %d", len(items))
 	}
-	resp, err := http.Get("http://" + a.CDN().PeerAddr() + "/cdn/" + ih + ".torrent")
+	mi, err := a.CDN().Engine.Torrent(ih)
 	if err != nil {
 		t.Fatal(err)
-	}
-	mi, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET the .torrent: %d %v", resp.StatusCode, err)
 	}
 	drop("harbour-tour.torrent", base64.StdEncoding.EncodeToString(mi))
 	p.waitFor("the item back from its .torrent", fmt.Sprintf(`document.querySelector(%q)?.dataset.state === 'seeding' &&
