@@ -114,6 +114,12 @@ func (ts *torrentStore) piece(p metainfo.Piece) tstorage.PieceImpl {
 	return &pieceStore{t: ts, index: p.Index(), offset: p.Offset(), length: p.Length()}
 }
 
+// close closes the cached file handles. Reads still work afterwards, each on a
+// handle of its own (see withHandle): anacrolix reads a peer's request
+// outside its lock, and if that read fails once the torrent is dropped it
+// panics (peerconn.go servePeerRequest in v1.61.0; fixed upstream in
+// v1.62.0, which does not resolve). Nothing read after close reaches a peer:
+// the torrent's connections are closed by then. Writes are refused.
 func (ts *torrentStore) close() error {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -173,25 +179,38 @@ func (ts *torrentStore) handle(i int, create bool) (*os.File, error) {
 var errStoreClosed = errors.New("engine: torrent storage closed")
 
 // withHandle runs fn on file i's handle, once more on a fresh handle if the
-// first was closed under it to make room for another.
+// first was closed under it to make room for another. Once the store is
+// closed, a read (create false) runs on a handle opened for it alone.
 func (ts *torrentStore) withHandle(i int, create bool, fn func(*os.File) (int, error)) (int, error) {
-	h, err := ts.handle(i, create)
+	for try := 0; ; try++ {
+		h, err := ts.handle(i, create)
+		if errors.Is(err, errStoreClosed) && !create {
+			return ts.withOwnHandle(i, fn)
+		}
+		if err != nil {
+			return 0, err
+		}
+		n, err := fn(h)
+		if try == 0 && errors.Is(err, os.ErrClosed) && n == 0 {
+			ts.mu.Lock()
+			if ts.handles[i] == h {
+				delete(ts.handles, i)
+			}
+			ts.mu.Unlock()
+			continue
+		}
+		return n, err
+	}
+}
+
+// withOwnHandle runs fn on file i opened read-only for this call.
+func (ts *torrentStore) withOwnHandle(i int, fn func(*os.File) (int, error)) (int, error) {
+	h, err := os.Open(ts.files[i].path)
 	if err != nil {
 		return 0, err
 	}
-	n, err := fn(h)
-	if errors.Is(err, os.ErrClosed) && n == 0 {
-		ts.mu.Lock()
-		if ts.handles[i] == h {
-			delete(ts.handles, i)
-		}
-		ts.mu.Unlock()
-		if h, err = ts.handle(i, create); err != nil {
-			return 0, err
-		}
-		n, err = fn(h)
-	}
-	return n, err
+	defer h.Close()
+	return fn(h)
 }
 
 // spans calls fn for each file-sized part of [off, off+n) of the torrent.

@@ -176,3 +176,45 @@ func TestDownloadStoreLayout(t *testing.T) {
 		}
 	}
 }
+
+// A closed store still answers reads and refuses writes: anacrolix v1.61.0
+// panics when a peer's request, read outside its lock, fails because the
+// torrent was dropped meanwhile (seen in CI as "panic: true" from
+// PeerConn.servePeerRequest).
+func TestClosedStoreStillReads(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, filepath.Join(dir, "shoal.db"))
+	defer db.Close()
+	pc := &completion{db: db}
+	data := writeFile(t, filepath.Join(dir, "pub.bin"), 40_000, 31)
+	fi, _ := os.Stat(filepath.Join(dir, "pub.bin"))
+	info := &metainfo.Info{Name: "pub.bin", PieceLength: 16 << 10, Length: int64(len(data)), Pieces: make([]byte, 3*20)}
+	stores := map[string]*fileStore{
+		"published": {pc: pc, layout: publishedLayout(filepath.Join(dir, "pub.bin")), sigs: []fileSig{sigOf(fi)}},
+		"download":  {pc: pc, layout: downloadLayout(filepath.Join(dir, "out"))},
+	}
+	for name, s := range stores {
+		ti, err := s.OpenTorrent(context.Background(), info, metainfo.Hash{byte(len(name))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ti.Piece(info.Piece(1))
+		if s.sigs == nil {
+			if _, err := p.WriteAt(data[16<<10:32<<10], 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		buf := make([]byte, 16<<10)
+		p.ReadAt(buf, 0) // the handle is cached, then closed by Close
+		if err := ti.Close(); err != nil {
+			t.Fatal(err)
+		}
+		clear(buf)
+		if n, err := p.ReadAt(buf, 0); n != len(buf) || err != nil || string(buf) != string(data[16<<10:32<<10]) {
+			t.Errorf("%s: ReadAt after close = %d, %v (data equal: %v)", name, n, err, string(buf) == string(data[16<<10:32<<10]))
+		}
+		if _, err := p.WriteAt(buf, 0); err == nil {
+			t.Errorf("%s: a closed store accepted a write", name)
+		}
+	}
+}
