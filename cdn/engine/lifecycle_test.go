@@ -177,3 +177,30 @@ func TestKill9MidDownloadResumes(t *testing.T) {
 	wait(t, &Download{e: n.Engine, ih: ih}, 30*time.Second)
 	sameFile(t, filepath.Join(dir, "out", "film.mp4"), data)
 }
+
+// A download that cannot write its data stops and says why.
+func TestWriteErrorIsShown(t *testing.T) {
+	const size = 256 << 10
+	seeder := newNode(t, nil)
+	fetcher := newNode(t, nil)
+	writeFile(t, filepath.Join(seeder.dir, "notes.txt"), size, 21)
+	item, err := seeder.Publish(ctx(t), filepath.Join(seeder.dir, "notes.txt"), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	// A folder where the file should go: no write can succeed (as root too).
+	if err := os.Mkdir(filepath.Join(out, "notes.txt"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fetcher.Fetch(ctx(t), item.Magnet, out); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the write error in the status", func() bool {
+		return strings.HasPrefix(fetcher.status(item.InfoHash).Error, "cannot write data:")
+	})
+	t.Log(fetcher.status(item.InfoHash).Error)
+	if st := fetcher.status(item.InfoHash); st.Completed != 0 {
+		t.Errorf("completed %d bytes it could not write", st.Completed)
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -114,11 +115,17 @@ func (e *Engine) start(ih metainfo.Hash) error {
 	if rec.Origin != OriginPublished {
 		t.SetOnWriteChunkError(func(err error) {
 			// A full or read-only disk: stop asking for data and say why.
-			e.log.Error("cannot write downloaded data; download stopped", "infohash", ih.HexString(), "err", err)
+			// A chunk that arrived as the torrent was stopped is no error.
 			e.mu.Lock()
-			it.err = fmt.Sprintf("cannot write data: %v", err)
+			current := it.t == t && !errors.Is(err, errStoreClosed)
+			if current {
+				it.err = fmt.Sprintf("cannot write data: %v", err)
+			}
 			e.mu.Unlock()
-			t.DisallowDataDownload()
+			if current {
+				e.log.Error("cannot write downloaded data; download stopped", "infohash", ih.HexString(), "err", err)
+				t.DisallowDataDownload()
+			}
 		})
 	}
 	e.wg.Add(1)
