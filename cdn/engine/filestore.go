@@ -48,8 +48,16 @@ type torrentStore struct {
 	files []storeFile
 
 	mu      sync.Mutex
-	handles map[int]*os.File
+	handles map[int]*openFile // at most maxOpenFiles
 	closed  bool
+}
+
+// openFile is a cached handle and how many reads and writes use it now; one
+// dropped from the cache is closed when the last of them is done.
+type openFile struct {
+	f       *os.File
+	users   int
+	dropped bool
 }
 
 // OpenTorrent binds the store to one torrent, once its info is known.
@@ -74,7 +82,7 @@ func (s *fileStore) OpenTorrent(_ context.Context, info *metainfo.Info, ih metai
 		files = append(files, f)
 		i++
 	}
-	ts := &torrentStore{s: s, ih: ih, files: files, handles: make(map[int]*os.File)}
+	ts := &torrentStore{s: s, ih: ih, files: files, handles: make(map[int]*openFile)}
 	if s.sigs == nil {
 		if err := ts.prepare(); err != nil {
 			return tstorage.TorrentImpl{}, err
@@ -114,44 +122,55 @@ func (ts *torrentStore) piece(p metainfo.Piece) tstorage.PieceImpl {
 	return &pieceStore{t: ts, index: p.Index(), offset: p.Offset(), length: p.Length()}
 }
 
-// close closes the cached file handles. Reads still work afterwards, each on a
-// handle of its own (see withHandle): anacrolix reads a peer's request
-// outside its lock, and if that read fails once the torrent is dropped it
-// panics (peerconn.go servePeerRequest in v1.61.0; fixed upstream in
-// v1.62.0, which does not resolve). Nothing read after close reaches a peer:
-// the torrent's connections are closed by then. Writes are refused.
+// close drops the cached file handles (each closes when its last user is
+// done). Reads still work afterwards, each on a handle of its own (see
+// withHandle): anacrolix reads a peer's request outside its lock, and if that
+// read fails once the torrent is dropped it panics (peerconn.go
+// servePeerRequest in v1.61.0; fixed upstream in v1.62.0, which does not
+// resolve). Nothing read after close reaches a peer: the torrent's
+// connections are closed by then. Writes are refused.
 func (ts *torrentStore) close() error {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	ts.closed = true
 	var errs []error
-	for i, h := range ts.handles {
-		errs = append(errs, h.Close())
-		delete(ts.handles, i)
+	for i := range ts.handles {
+		errs = append(errs, ts.drop(i))
 	}
 	return errors.Join(errs...)
 }
 
+// drop takes file i's handle out of the cache, closing it unless in use.
+// ts.mu is held.
+func (ts *torrentStore) drop(i int) error {
+	of := ts.handles[i]
+	delete(ts.handles, i)
+	of.dropped = true
+	if of.users == 0 {
+		return of.f.Close()
+	}
+	return nil
+}
+
 // maxOpenFiles bounds the handles one torrent keeps open (a published
-// folder may hold thousands of files).
+// folder may hold thousands of files), apart from those in use.
 const maxOpenFiles = 64
 
-// handle opens file i; create says a missing file may be created.
-func (ts *torrentStore) handle(i int, create bool) (*os.File, error) {
+// acquire returns file i's handle, opening it if need be, for one read or
+// write; release gives it back. create says a missing file may be created.
+func (ts *torrentStore) acquire(i int, create bool) (*openFile, error) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.closed {
 		return nil, errStoreClosed
 	}
-	if h := ts.handles[i]; h != nil {
-		return h, nil
+	if of := ts.handles[i]; of != nil {
+		of.users++
+		return of, nil
 	}
 	if len(ts.handles) >= maxOpenFiles {
-		// Close any other; a read still using it finishes first, and later
-		// users reopen it (see withHandle).
-		for j, h := range ts.handles {
-			h.Close()
-			delete(ts.handles, j)
+		for j := range ts.handles {
+			ts.drop(j)
 			break
 		}
 	}
@@ -171,36 +190,35 @@ func (ts *torrentStore) handle(i int, create bool) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts.handles[i] = h
-	return h, nil
+	of := &openFile{f: h, users: 1}
+	ts.handles[i] = of
+	return of, nil
+}
+
+func (ts *torrentStore) release(of *openFile) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	of.users--
+	if of.dropped && of.users == 0 {
+		of.f.Close()
+	}
 }
 
 // errStoreClosed is returned once the torrent's storage is closed.
 var errStoreClosed = errors.New("engine: torrent storage closed")
 
-// withHandle runs fn on file i's handle, once more on a fresh handle if the
-// first was closed under it to make room for another. Once the store is
-// closed, a read (create false) runs on a handle opened for it alone.
+// withHandle runs fn on file i's handle. Once the store is closed, a read
+// (create false) runs on a handle opened for it alone.
 func (ts *torrentStore) withHandle(i int, create bool, fn func(*os.File) (int, error)) (int, error) {
-	for try := 0; ; try++ {
-		h, err := ts.handle(i, create)
-		if errors.Is(err, errStoreClosed) && !create {
-			return ts.withOwnHandle(i, fn)
-		}
-		if err != nil {
-			return 0, err
-		}
-		n, err := fn(h)
-		if try == 0 && errors.Is(err, os.ErrClosed) && n == 0 {
-			ts.mu.Lock()
-			if ts.handles[i] == h {
-				delete(ts.handles, i)
-			}
-			ts.mu.Unlock()
-			continue
-		}
-		return n, err
+	of, err := ts.acquire(i, create)
+	if errors.Is(err, errStoreClosed) && !create {
+		return ts.withOwnHandle(i, fn)
 	}
+	if err != nil {
+		return 0, err
+	}
+	defer ts.release(of)
+	return fn(of.f)
 }
 
 // withOwnHandle runs fn on file i opened read-only for this call.
@@ -265,7 +283,7 @@ func (p *pieceStore) ReadAt(b []byte, off int64) (int, error) {
 		sig := p.t.files[i].sig
 		m, err := p.t.withHandle(i, false, func(h *os.File) (int, error) {
 			m, err := h.ReadAt(b[n:n+int(l)], fo)
-			if sig != nil && !errors.Is(err, os.ErrClosed) {
+			if sig != nil {
 				// Checked after the read: a write that raced with it has
 				// moved the mtime by now, so changed bytes never go out.
 				if fi, serr := h.Stat(); serr != nil || !matches(fi, sig) {

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -216,5 +218,65 @@ func TestClosedStoreStillReads(t *testing.T) {
 		if _, err := p.WriteAt(buf, 0); err == nil {
 			t.Errorf("%s: a closed store accepted a write", name)
 		}
+	}
+}
+
+// Reads of a published folder with more files than the store keeps open
+// close each other's handles; none of them may take that for a changed file
+// (it marked the item missing), nor may a read fail as the store closes.
+func TestPublishedStoreConcurrentReads(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, filepath.Join(dir, "shoal.db"))
+	defer db.Close()
+	const nfiles, fileSize = 3 * maxOpenFiles, 4 << 10
+	root := filepath.Join(dir, "pub")
+	info := &metainfo.Info{Name: "pub", PieceLength: fileSize}
+	var sigs []fileSig
+	var all []byte
+	for i := range nfiles {
+		name := fmt.Sprintf("f%03d", i)
+		all = append(all, writeFile(t, filepath.Join(root, name), fileSize, uint64(100+i))...)
+		fi, _ := os.Stat(filepath.Join(root, name))
+		sigs = append(sigs, sigOf(fi))
+		info.Files = append(info.Files, metainfo.FileInfo{Path: []string{name}, Length: fileSize})
+	}
+	info.Pieces = make([]byte, 20*nfiles)
+	faults := make(chan error, 1)
+	s := &fileStore{pc: &completion{db: db}, layout: publishedLayout(root), sigs: sigs,
+		fault: func(err error) {
+			select {
+			case faults <- err:
+			default:
+			}
+		}}
+	ti, err := s.OpenTorrent(context.Background(), info, metainfo.Hash{5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var closeOnce sync.Once
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, fileSize)
+			for k := range 2000 {
+				if g == 0 && k == 1000 {
+					closeOnce.Do(func() { ti.Close() })
+				}
+				i := (k*7 + g*13) % nfiles
+				n, err := ti.Piece(info.Piece(i)).ReadAt(buf, 0)
+				if n != fileSize || err != nil || !bytes.Equal(buf, all[i*fileSize:(i+1)*fileSize]) {
+					t.Errorf("read %d of file %d = %d, %v", k, i, n, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-faults:
+		t.Errorf("fault reported: %v", err)
+	default:
 	}
 }
