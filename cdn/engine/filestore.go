@@ -124,11 +124,11 @@ func (ts *torrentStore) piece(p metainfo.Piece) tstorage.PieceImpl {
 
 // close drops the cached file handles (each closes when its last user is
 // done). Reads still work afterwards, each on a handle of its own (see
-// withHandle): anacrolix reads a peer's request outside its lock, and if that
-// read fails once the torrent is dropped it panics (peerconn.go
-// servePeerRequest in v1.61.0; fixed upstream in v1.62.0, which does not
-// resolve). Nothing read after close reaches a peer: the torrent's
-// connections are closed by then. Writes are refused.
+// withHandle): anacrolix reads a peer's request outside its lock, so a read
+// can come just after the torrent stopped, and the data has not gone bad
+// because of that (anacrolix v1.61.0 even panicked on such a failed read).
+// Nothing read after close reaches a peer: the torrent's connections are
+// closed by then. Writes are refused.
 func (ts *torrentStore) close() error {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()

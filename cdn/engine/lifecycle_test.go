@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -259,5 +260,47 @@ func TestPauseWhileUploading(t *testing.T) {
 	for i, d := range ds {
 		wait(t, d, 60*time.Second)
 		sameFile(t, filepath.Join(outs[i], "big.bin"), data)
+	}
+}
+
+// A published file edited while peers download it: the publisher stops
+// serving it (missing) and keeps running. anacrolix v1.61.0 panicked when a
+// read that failed on the edited file was handled after the torrent stopped.
+func TestPublishedFileChangesWhileUploading(t *testing.T) {
+	const size = 64 << 20
+	seeder := newNode(t, nil)
+	src := filepath.Join(seeder.dir, "big.bin")
+	writeFile(t, src, size, 4)
+	item, err := seeder.Publish(ctx(t), src, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fetchers []*testNode
+	for range 3 {
+		f := newNode(t, func(c *Config) { c.DownloadRate = 8 << 20 })
+		if _, err := f.Fetch(ctx(t), item.Magnet, t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+		fetchers = append(fetchers, f)
+	}
+	for _, f := range fetchers {
+		eventually(t, 30*time.Second, "data flowing to every downloader", func() bool { return f.status(item.InfoHash).Completed > 0 })
+	}
+	// Edited in place at the end, where no downloader is done yet.
+	h, err := os.OpenFile(src, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteAt(bytes.Repeat([]byte{0xee}, 1<<20), size-(1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	later := time.Now().Add(time.Second)
+	os.Chtimes(src, later, later)
+	eventually(t, 30*time.Second, "the item missing", func() bool { return seeder.status(item.InfoHash).State == StateMissing })
+	for _, f := range fetchers {
+		if st := f.status(item.InfoHash); st.Completed == size {
+			t.Errorf("a downloader completed from an edited file")
+		}
 	}
 }

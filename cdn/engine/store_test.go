@@ -179,10 +179,10 @@ func TestDownloadStoreLayout(t *testing.T) {
 	}
 }
 
-// A closed store still answers reads and refuses writes: anacrolix v1.61.0
-// panics when a peer's request, read outside its lock, fails because the
-// torrent was dropped meanwhile (seen in CI as "panic: true" from
-// PeerConn.servePeerRequest).
+// A closed store still answers reads and refuses writes: anacrolix reads a
+// peer's request outside its lock, so a read may come just after the torrent
+// stopped (v1.61.0 panicked when it failed: "panic: true" from
+// PeerConn.servePeerRequest, seen in CI).
 func TestClosedStoreStillReads(t *testing.T) {
 	dir := t.TempDir()
 	db := openDB(t, filepath.Join(dir, "shoal.db"))
