@@ -69,8 +69,11 @@ func TestPublishFileFetchByMagnet(t *testing.T) {
 			t.Fatalf("piece %d not set in the piece map", i)
 		}
 	}
-	if b.events.count(EventComplete) != 1 {
-		t.Errorf("%d %s events, want 1", b.events.count(EventComplete), EventComplete)
+	// Wait returns as the torrent completes; the event follows from the
+	// engine's own goroutine.
+	eventually(t, 5*time.Second, "the complete event", func() bool { return b.events.count(EventComplete) > 0 })
+	if n := b.events.count(EventComplete); n != 1 {
+		t.Errorf("%d %s events, want 1", n, EventComplete)
 	}
 
 	// Fetching it again is a no-op returning the same item.
