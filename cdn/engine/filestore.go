@@ -122,13 +122,9 @@ func (ts *torrentStore) piece(p metainfo.Piece) tstorage.PieceImpl {
 	return &pieceStore{t: ts, index: p.Index(), offset: p.Offset(), length: p.Length()}
 }
 
-// close drops the cached file handles (each closes when its last user is
-// done). Reads still work afterwards, each on a handle of its own (see
-// withHandle): anacrolix reads a peer's request outside its lock, so a read
-// can come just after the torrent stopped, and the data has not gone bad
-// because of that (anacrolix v1.61.0 even panicked on such a failed read).
-// Nothing read after close reaches a peer: the torrent's connections are
-// closed by then. Writes are refused.
+// close drops the cached file handles, each closed when its last user is
+// done: anacrolix reads a peer's request outside its lock, so a read may be
+// under way as the torrent stops. Later reads and writes get errStoreClosed.
 func (ts *torrentStore) close() error {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -207,28 +203,14 @@ func (ts *torrentStore) release(of *openFile) {
 // errStoreClosed is returned once the torrent's storage is closed.
 var errStoreClosed = errors.New("engine: torrent storage closed")
 
-// withHandle runs fn on file i's handle. Once the store is closed, a read
-// (create false) runs on a handle opened for it alone.
+// withHandle runs fn on file i's handle.
 func (ts *torrentStore) withHandle(i int, create bool, fn func(*os.File) (int, error)) (int, error) {
 	of, err := ts.acquire(i, create)
-	if errors.Is(err, errStoreClosed) && !create {
-		return ts.withOwnHandle(i, fn)
-	}
 	if err != nil {
 		return 0, err
 	}
 	defer ts.release(of)
 	return fn(of.f)
-}
-
-// withOwnHandle runs fn on file i opened read-only for this call.
-func (ts *torrentStore) withOwnHandle(i int, fn func(*os.File) (int, error)) (int, error) {
-	h, err := os.Open(ts.files[i].path)
-	if err != nil {
-		return 0, err
-	}
-	defer h.Close()
-	return fn(h)
 }
 
 // spans calls fn for each file-sized part of [off, off+n) of the torrent.
