@@ -2,9 +2,9 @@
 // delivery network — with its desktop window, or headless, and talks to a
 // running node from the command line.
 //
-// main only parses flags, picks the GUI or headless mode and returns an
-// error; everything else lives in node (the node) and app (the window).
-// This is the only file that imports fyne.io/fyne/v2/app.
+// main only chooses between the desktop window and the command line
+// (app/cli); everything else lives in node (the node), app (the window) and
+// app/cli. This is the only file that imports fyne.io/fyne/v2/app.
 package main
 
 import (
@@ -19,6 +19,7 @@ import (
 	fyneapp "fyne.io/fyne/v2/app"
 
 	"github.com/shoal-p2p/shoal/app"
+	"github.com/shoal-p2p/shoal/app/cli"
 	_ "github.com/shoal-p2p/shoal/app/locale" // before Fyne reads the locale
 	"github.com/shoal-p2p/shoal/node"
 )
@@ -31,6 +32,20 @@ func main() {
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// run opens the window when the command line asks for it (no command) and
+// there is a display; anything else is the command line's.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	opts, window := cli.WantsWindow(args, stderr)
+	if !window || !hasDisplay() {
+		return cli.Run(ctx, args, stdout, stderr)
+	}
+	if err := runDesktop(ctx, opts, stdout); err != nil {
+		fmt.Fprintf(stderr, "shoal: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
 // hasDisplay tells whether a desktop window can be shown.

@@ -13,8 +13,8 @@
 // first package in import-path order whose imports are all initialized
 // goes first): this package imports only os and strings, so it is ready
 // before golang.org/x/text/language, which Fyne's lang package needs, and
-// its path sorts before that one. TestLocaleMendedBeforeFyne in package
-// main checks it holds.
+// its path sorts before that one. TestLocaleMendedBeforeFyne checks it
+// holds in a binary that imports both.
 package locale
 
 import (

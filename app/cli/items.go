@@ -1,12 +1,10 @@
-package main
+package cli
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,104 +13,39 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/alecthomas/kong"
+
 	"github.com/shoal-p2p/shoal/cdn/catalog"
 	"github.com/shoal-p2p/shoal/cdn/engine"
 	"github.com/shoal-p2p/shoal/cdn/membership"
 )
 
-func getFlags(fs *flag.FlagSet, g *globals) {
-	fs.StringVar(&g.out, "out", "", "folder to save the download in (default: the node's content folder)")
-	fs.BoolVar(&g.noWait, "no-wait", false, "queue the download and return")
+type publishCmd struct {
+	Path string `arg:"" placeholder:"PATH" help:"The file or folder to share."`
+	Name string `placeholder:"NAME" help:"The item's name (default: the file or folder's name)."`
 }
 
-func lsFlags(fs *flag.FlagSet, g *globals) {
-	fs.BoolVar(&g.wholeNetwork, "network", false, "list the whole network's catalog")
-}
-
-func rmFlags(fs *flag.FlagSet, g *globals) {
-	fs.BoolVar(&g.deleteData, "delete-data", false, "delete the downloaded files too")
-}
-
-// progressBar draws one line of progress on w: a bar when w is a terminal,
-// otherwise a plain line at most every few seconds.
-type progressBar struct {
-	w     io.Writer
-	tty   bool
-	last  time.Time
-	drawn bool
-}
-
-func newProgressBar(w io.Writer) *progressBar {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
-	return &progressBar{w: w, tty: tty}
-}
-
-func (p *progressBar) draw(label string, done, total int64, extra string) {
-	now := time.Now()
-	if !p.tty && now.Sub(p.last) < 2*time.Second && done != total {
-		return
-	}
-	p.last = now
-	pct := 0.0
-	if total > 0 {
-		pct = float64(done) / float64(total)
-	}
-	const width = 30
-	fill := int(pct * width)
-	bar := strings.Repeat("#", fill) + strings.Repeat("-", width-fill)
-	line := fmt.Sprintf("%s [%s] %5.1f%% %s/%s %s", label, bar, pct*100, bytesText(done), bytesText(total), extra)
-	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K%s", line)
-	} else {
-		fmt.Fprintln(p.w, line)
-	}
-	p.drawn = true
-}
-
-func (p *progressBar) finish() {
-	if p.tty && p.drawn {
-		fmt.Fprintln(p.w)
-	}
-}
-
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// runPublish shares PATH through the node, showing hashing progress, and
+// Run shares the path through the node, showing hashing progress, and
 // prints the magnet on the last line of stdout.
-func runPublish(ctx context.Context, g *globals, args []string) error {
+func (p *publishCmd) Run(ctx context.Context, g *Globals) error {
 	c, err := g.dial()
 	if err != nil {
 		return err
 	}
-	path, err := filepath.Abs(args[0])
+	path, err := filepath.Abs(p.Path)
 	if err != nil {
 		return err
 	}
 	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("cannot publish %s: %w", args[0], unwrapPath(err))
+		return fmt.Errorf("cannot publish %s: %w", p.Path, unwrapPath(err))
 	}
-	resp, err := c.send(ctx, http.MethodPost, "/api/v1/publish", map[string]string{"path": path, "name": g.name})
+	resp, err := c.send(ctx, http.MethodPost, "/api/v1/publish", map[string]string{"path": path, "name": p.Name})
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	bar := newProgressBar(g.stderr)
+	bar := newProgress(g.stderr, "hashing")
+	defer bar.finish()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		var line struct {
@@ -125,22 +58,20 @@ func runPublish(ctx context.Context, g *globals, args []string) error {
 		}
 		switch {
 		case line.Error != "":
-			bar.finish()
 			return fmt.Errorf("the node says: %s", line.Error)
 		case line.Item != nil:
-			bar.draw("hashing", line.Item.Size, line.Item.Size, "")
+			bar.update(line.Item.Size, line.Item.Size)
 			bar.finish()
-			if g.jsonOut {
+			if g.JSON {
 				return json.NewEncoder(g.stdout).Encode(line.Item)
 			}
 			fmt.Fprintf(g.stdout, "published %s (%s, %s)\ninfohash %s\n%s\n",
 				line.Item.Name, bytesText(line.Item.Size), line.Item.Kind, line.Item.InfoHash, line.Item.Magnet)
 			return nil
 		default:
-			bar.draw("hashing", line.Done, line.Total, "")
+			bar.update(line.Done, line.Total)
 		}
 	}
-	bar.finish()
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("publishing was cut off: %w", err)
 	}
@@ -154,26 +85,32 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// runGet adds a download and, unless --no-wait, follows it with a progress
+type getCmd struct {
+	Spec   string `arg:"" placeholder:"NAME|MAGNET|INFOHASH|FILE.torrent" help:"What to download: a name from the catalog, a magnet link, an infohash or a .torrent file."`
+	Out    string `placeholder:"DIR" help:"Folder to save the download in (default: the node's content folder)."`
+	NoWait bool   `help:"Queue the download and return."`
+}
+
+// Run adds a download and, unless --no-wait, follows it with a progress
 // bar until every piece is verified.
-func runGet(ctx context.Context, g *globals, args []string) error {
+func (gc *getCmd) Run(ctx context.Context, g *Globals) error {
 	c, err := g.dial()
 	if err != nil {
 		return err
 	}
-	out := g.out
+	out := gc.Out
 	if out != "" {
 		if out, err = filepath.Abs(out); err != nil {
 			return err
 		}
 	}
-	req := map[string]any{"spec": args[0], "out_dir": out}
-	if engine.IsTorrentFile(args[0]) {
+	req := map[string]any{"spec": gc.Spec, "out_dir": out}
+	if engine.IsTorrentFile(gc.Spec) {
 		// A .torrent file on this machine: the node may run elsewhere, so
 		// its bytes go with the request.
-		mi, err := os.ReadFile(args[0])
+		mi, err := os.ReadFile(gc.Spec)
 		if err != nil {
-			return fmt.Errorf("cannot read %s: %w", args[0], unwrapPath(err))
+			return fmt.Errorf("cannot read %s: %w", gc.Spec, unwrapPath(err))
 		}
 		req = map[string]any{"torrent": mi, "out_dir": out}
 	}
@@ -181,11 +118,12 @@ func runGet(ctx context.Context, g *globals, args []string) error {
 	if err := c.doJSON(ctx, http.MethodPost, "/api/v1/items", req, &st); err != nil {
 		return err
 	}
-	if g.noWait {
+	if gc.NoWait {
 		fmt.Fprintf(g.stdout, "queued %s %s\n", st.InfoHash, st.Name)
 		return nil
 	}
-	bar := newProgressBar(g.stderr)
+	bar := newProgress(g.stderr, "finding peers")
+	defer bar.finish()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	// The node's events wake the loop as soon as a piece lands or the item
@@ -193,61 +131,60 @@ func runGet(ctx context.Context, g *globals, args []string) error {
 	wake, stopWatching := c.watch(ctx, engine.EventProgress, engine.EventComplete)
 	defer stopWatching()
 	for {
-		if st.State == engine.StateSeeding {
-			bar.draw("downloading", st.Size, st.Size, "")
+		switch {
+		case st.State == engine.StateSeeding:
+			bar.update(st.Size, st.Size)
 			bar.finish()
 			fmt.Fprintf(g.stdout, "complete %s %s\n%s\n", st.InfoHash, st.Name, filepath.Join(st.Dir, st.Name))
 			return nil
-		}
-		if st.State == engine.StatePaused {
-			bar.finish()
+		case st.State == engine.StatePaused:
 			return fmt.Errorf("the download of %s was paused", st.Name)
-		}
-		if st.Error != "" {
-			bar.finish()
+		case st.Error != "":
 			return fmt.Errorf("download of %s: %s", st.InfoHash, st.Error)
+		case st.State == engine.StateQueued:
+			bar.describe("finding peers")
+		default:
+			bar.describe(fmt.Sprintf("downloading (%d %s)", st.Peers, plural(st.Peers, "peer", "peers")))
 		}
-		label := "downloading"
-		if st.State == engine.StateQueued {
-			label = "finding peers"
-		}
-		eta := "ETA -"
-		if st.ETA > 0 {
-			eta = "ETA " + st.ETA.Round(time.Second).String()
-		}
-		bar.draw(label, st.Completed, st.Size, fmt.Sprintf("%s/s, %d peers, %s", bytesText(st.DownRate), st.Peers, eta))
+		bar.update(st.Completed, st.Size)
 		select {
 		case <-ctx.Done():
-			bar.finish()
 			return fmt.Errorf("stopped waiting; the download goes on in the node (see 'shoal ls')")
 		case <-tick.C:
 		case <-wake:
 		}
 		if err := c.do(ctx, http.MethodGet, "/api/v1/items/"+st.InfoHash, &st); err != nil {
-			bar.finish()
 			return err
 		}
 	}
 }
 
-// runLs lists this node's items with their state, or the network's catalog.
-func runLs(ctx context.Context, g *globals, args []string) error {
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+type lsCmd struct {
+	Query   string `arg:"" optional:"" placeholder:"QUERY" help:"Show only items whose name contains QUERY (or whose infohash starts with it)."`
+	Network bool   `help:"List the whole network's catalog, not this node's items."`
+}
+
+// Run lists this node's items with their state, or the network's catalog.
+func (l *lsCmd) Run(ctx context.Context, g *Globals) error {
 	c, err := g.dial()
 	if err != nil {
 		return err
 	}
-	q := ""
-	if len(args) == 1 {
-		q = args[0]
-	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
-	if g.wholeNetwork {
+	if l.Network {
 		var entries []catalog.Entry
-		if err := c.do(ctx, http.MethodGet, "/api/v1/catalog?q="+url.QueryEscape(q), &entries); err != nil {
+		if err := c.do(ctx, http.MethodGet, "/api/v1/catalog?q="+url.QueryEscape(l.Query), &entries); err != nil {
 			return err
 		}
-		if g.jsonOut {
+		if g.JSON {
 			return json.NewEncoder(g.stdout).Encode(entries)
 		}
 		fmt.Fprintln(tw, "NAME\tSIZE\tKIND\tHELD BY\tINFOHASH")
@@ -264,12 +201,13 @@ func runLs(ctx context.Context, g *globals, args []string) error {
 	if err := c.do(ctx, http.MethodGet, "/api/v1/items", &items); err != nil {
 		return err
 	}
-	if g.jsonOut {
+	if g.JSON {
 		return json.NewEncoder(g.stdout).Encode(items)
 	}
+	q := strings.ToLower(l.Query)
 	fmt.Fprintln(tw, "NAME\tSIZE\tSTATE\tDONE\tPEERS\tORIGIN\tINFOHASH")
 	for _, st := range items {
-		if q != "" && !strings.Contains(strings.ToLower(st.Name), strings.ToLower(q)) && !strings.HasPrefix(st.InfoHash, strings.ToLower(q)) {
+		if q != "" && !strings.Contains(strings.ToLower(st.Name), q) && !strings.HasPrefix(st.InfoHash, q) {
 			continue
 		}
 		done := "-"
@@ -285,7 +223,9 @@ func runLs(ctx context.Context, g *globals, args []string) error {
 	return nil
 }
 
-func runPeers(ctx context.Context, g *globals, _ []string) error {
+type peersCmd struct{}
+
+func (peersCmd) Run(ctx context.Context, g *Globals) error {
 	c, err := g.dial()
 	if err != nil {
 		return err
@@ -294,7 +234,7 @@ func runPeers(ctx context.Context, g *globals, _ []string) error {
 	if err := c.do(ctx, http.MethodGet, "/api/v1/members", &members); err != nil {
 		return err
 	}
-	if g.jsonOut {
+	if g.JSON {
 		return json.NewEncoder(g.stdout).Encode(members)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
@@ -316,33 +256,42 @@ func runPeers(ctx context.Context, g *globals, _ []string) error {
 	return tw.Flush()
 }
 
-func itemAction(action string) func(context.Context, *globals, []string) error {
-	return func(ctx context.Context, g *globals, args []string) error {
-		c, err := g.dial()
-		if err != nil {
-			return err
-		}
-		var st engine.Status
-		if err := c.do(ctx, http.MethodPost, "/api/v1/items/"+url.PathEscape(args[0])+"/"+action, &st); err != nil {
-			return err
-		}
-		fmt.Fprintf(g.stdout, "%s: %s %s\n", action, st.Name, st.State)
-		return nil
-	}
+// itemCmd is pause, resume, pin and unpin: the command's name is the action.
+type itemCmd struct {
+	InfoHash string `arg:"" name:"infohash" placeholder:"INFOHASH" help:"The item's infohash."`
 }
 
-func runRm(ctx context.Context, g *globals, args []string) error {
+func (i *itemCmd) Run(ctx context.Context, kctx *kong.Context, g *Globals) error {
+	action := kctx.Selected().Name
 	c, err := g.dial()
 	if err != nil {
 		return err
 	}
-	path := "/api/v1/items/" + url.PathEscape(args[0])
-	if g.deleteData {
+	var st engine.Status
+	if err := c.do(ctx, http.MethodPost, "/api/v1/items/"+url.PathEscape(i.InfoHash)+"/"+action, &st); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "%s: %s %s\n", action, st.Name, st.State)
+	return nil
+}
+
+type rmCmd struct {
+	InfoHash   string `arg:"" name:"infohash" placeholder:"INFOHASH" help:"The item's infohash."`
+	DeleteData bool   `help:"Delete the downloaded files too."`
+}
+
+func (r *rmCmd) Run(ctx context.Context, g *Globals) error {
+	c, err := g.dial()
+	if err != nil {
+		return err
+	}
+	path := "/api/v1/items/" + url.PathEscape(r.InfoHash)
+	if r.DeleteData {
 		path += "?data=1"
 	}
 	if err := c.do(ctx, http.MethodDelete, path, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "removed %s\n", args[0])
+	fmt.Fprintf(g.stdout, "removed %s\n", r.InfoHash)
 	return nil
 }

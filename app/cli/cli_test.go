@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 func shoal(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(context.Background(), args, &out, &errb)
+	code = Run(context.Background(), args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -31,7 +31,7 @@ func startCLINode(t *testing.T, dir string, extra ...string) *bytes.Buffer {
 	var out syncBuffer
 	done := make(chan int)
 	args := append([]string{"node", "--data", dir, "--ui", "127.0.0.1:0", "--peer-port", "0", "--bittorrent-port", "0", "--dns-port", "0"}, extra...)
-	go func() { done <- run(ctx, args, &out, &out) }()
+	go func() { done <- Run(ctx, args, &out, &out) }()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 {
@@ -101,8 +101,8 @@ func TestCLIUsageErrors(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"status", "--no-such-flag"}, 2, "no-such-flag"},
-		{[]string{"backup"}, 2, "FILE"},
-		{[]string{"version", "extra"}, 2, "no arguments"},
+		{[]string{"backup"}, 2, "missing <file>"},
+		{[]string{"version", "extra"}, 2, "unexpected argument extra"},
 		{[]string{"status", "--data", dir}, 1, "no node"},
 		{[]string{"node", "--data", dir, "--bind", "nonsense", "--ui", "127.0.0.1:0"}, 1, "bind"},
 	}
@@ -120,7 +120,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		t.Errorf("version: %d %q", code, out)
 	}
 	code, out, _ = shoal(t, "help")
-	if code != 0 || !strings.Contains(out, "backup FILE") || !strings.Contains(out, "--data") {
+	if code != 0 || !strings.Contains(out, "backup <file>") || !strings.Contains(out, "--data") {
 		t.Errorf("help: %d %q", code, out)
 	}
 }
@@ -131,7 +131,7 @@ func TestBackupWithoutARunningNode(t *testing.T) {
 	var out syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"node", "--data", dir, "--ui", "127.0.0.1:0", "--peer-port", "0", "--bittorrent-port", "0", "--dns-port", "0"}, &out, &out)
+		done <- Run(ctx, []string{"node", "--data", dir, "--ui", "127.0.0.1:0", "--peer-port", "0", "--bittorrent-port", "0", "--dns-port", "0"}, &out, &out)
 	}()
 	for !strings.Contains(out.String(), "login?code=") {
 		time.Sleep(20 * time.Millisecond)

@@ -1,15 +1,21 @@
-package main
+package locale_test
 
 import (
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	_ "fyne.io/fyne/v2/lang" // reads the locale while it is initialized
+
+	_ "github.com/shoal-p2p/shoal/app/locale"
 )
 
-// Under LANG=C.UTF-8 (Debian's default in containers and on servers) the
-// program starts without Fyne complaining about the locale: app/locale is
-// initialized before Fyne's lang package reads it.
+// Under LANG=C.UTF-8 (Debian's default in containers and on servers) a
+// binary that imports this package and Fyne (as main does) starts without
+// Fyne complaining about the locale: app/locale is initialized before Fyne's
+// lang package reads it. The child is this test binary, whose imports are
+// the two.
 func TestLocaleMendedBeforeFyne(t *testing.T) {
 	if os.Getenv("SHOAL_LOCALE_CHILD") != "" {
 		return // the child: its package initialization is what is checked
