@@ -19,6 +19,8 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+	"github.com/posener/complete"
+	"github.com/willabides/kongplete"
 
 	"github.com/shoal-p2p/shoal/node"
 )
@@ -60,6 +62,8 @@ type program struct {
 	Backup  backupCmd  `cmd:"" help:"Write a consistent copy of the node's database to <file>."`
 	Version versionCmd `cmd:"" help:"Print Shoal's version."`
 	Help    helpCmd    `cmd:"" help:"Show help for the program or for one command."`
+
+	Completion kongplete.InstallCompletions `cmd:"" help:"Print the shell code that completes shoal's commands and flags in bash, zsh or fish; add it to the shell's startup file."`
 }
 
 // Globals are the flags of every command, before or after its arguments.
@@ -135,6 +139,9 @@ func parse(args []string, stdout, stderr io.Writer) (*program, *kong.Context, er
 	if err != nil { // a mistake in the model above, not the user's
 		return nil, nil, err
 	}
+	// With $COMP_LINE set (the shell asking for completions), this prints
+	// them and ends the parse.
+	kongplete.Complete(parser, kongplete.WithPredictor("file", complete.PredictFiles("*")))
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		return nil, nil, errors.New(parseErrorText(err))

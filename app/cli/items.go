@@ -21,7 +21,7 @@ import (
 )
 
 type publishCmd struct {
-	Path string `arg:"" placeholder:"PATH" help:"The file or folder to share."`
+	Path string `arg:"" placeholder:"PATH" predictor:"file" help:"The file or folder to share."`
 	Name string `placeholder:"NAME" help:"The item's name (default: the file or folder's name)."`
 }
 
@@ -86,8 +86,8 @@ func unwrapPath(err error) error {
 }
 
 type getCmd struct {
-	Spec   string `arg:"" placeholder:"NAME|MAGNET|INFOHASH|FILE.torrent" help:"What to download: a name from the catalog, a magnet link, an infohash or a .torrent file."`
-	Out    string `placeholder:"DIR" help:"Folder to save the download in (default: the node's content folder)."`
+	Spec   string `arg:"" placeholder:"NAME|MAGNET|INFOHASH|FILE.torrent" predictor:"file" help:"What to download: a name from the catalog, a magnet link, an infohash or a .torrent file."`
+	Out    string `placeholder:"DIR" predictor:"file" help:"Folder to save the download in (default: the node's content folder)."`
 	NoWait bool   `help:"Queue the download and return."`
 }
 

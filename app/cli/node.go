@@ -131,7 +131,7 @@ func (loginCmd) Run(ctx context.Context, g *Globals) error {
 }
 
 type backupCmd struct {
-	File string `arg:"" placeholder:"FILE" help:"Where to write the copy; it must not exist."`
+	File string `arg:"" placeholder:"FILE" predictor:"file" help:"Where to write the copy; it must not exist."`
 }
 
 // Run asks the running node for a snapshot, or reads the database directly

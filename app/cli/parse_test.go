@@ -148,7 +148,7 @@ var samples = map[string]string{
 	"PATH": "/tmp/film.mp4", "Q": "film", "NAME": "film.mp4", "DIR": "/tmp/got",
 	"MAGNET":   "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
 	"INFOHASH": "0123456789abcdef0123456789abcdef01234567", "FILE.torrent": "/tmp/film.torrent",
-	"FILE": "/tmp/backup.db", "TYPE": "MX", "VALUE": "10 alice.shoal.", "S": "60", "HOST:PORT": "127.0.0.1:7453",
+	"COMMAND": "get", "FILE": "/tmp/backup.db", "TYPE": "MX", "VALUE": "10 alice.shoal.", "S": "60", "HOST:PORT": "127.0.0.1:7453",
 }
 
 // readmeCommandLines expands every `bin/shoal ...` line of README.md into
@@ -218,6 +218,14 @@ func expandAlternatives(words []string) [][]string {
 func TestEveryReadmeCommandLineParses(t *testing.T) {
 	seen := map[string]bool{}
 	for _, args := range readmeCommandLines(t) {
+		if len(args) > 0 && args[0] == "completion" { // prints while it is parsed
+			t.Setenv("SHELL", "/bin/bash")
+			if code, out, errOut := shoal(t, args...); code != 0 || !strings.Contains(out, "complete -C ") {
+				t.Errorf("shoal %q: %d %q %q", args, code, out, errOut)
+			}
+			seen["completion"] = true
+			continue
+		}
 		cmd, _ := parsed(t, args...)
 		seen[cmd] = true
 		var words []string
@@ -231,9 +239,25 @@ func TestEveryReadmeCommandLineParses(t *testing.T) {
 			t.Errorf("shoal %q selected %q, want %q", args, cmd, want)
 		}
 	}
-	for _, want := range []string{"window", "node", "status", "login", "publish", "ls", "get", "peers", "pause", "resume", "pin", "unpin", "rm", "dns query", "dns records", "dns set", "dns rm", "backup", "version", "help"} {
+	for _, want := range []string{"window", "node", "status", "login", "publish", "ls", "get", "peers", "pause", "resume", "pin", "unpin", "rm", "dns query", "dns records", "dns set", "dns rm", "backup", "version", "help", "completion"} {
 		if !seen[want] {
 			t.Errorf("README.md shows no command line for %q", want)
+		}
+	}
+}
+
+// The shell asks for completions through $COMP_LINE (bash's complete -C).
+func TestShellCompletion(t *testing.T) {
+	cases := map[string]string{
+		"shoal dns s":   "set",
+		"shoal get --n": "--no-wait",
+		"shoal pu":      "publish",
+	}
+	for line, want := range cases {
+		t.Setenv("COMP_LINE", line)
+		code, out, errOut := shoal(t)
+		if code != 0 || strings.TrimSpace(out) != want {
+			t.Errorf("completing %q: %d %q %q; want %q", line, code, out, errOut, want)
 		}
 	}
 }
