@@ -16,10 +16,9 @@
 # Medians of RUNS runs (default 3; TTFB_RUNS, default 9, for figure 3).
 # Knobs: U_KIB (default 8192), F_MIB (64), NS ("2 4 8"; "" skips figure 1), BIG_MIB (256),
 # CS_RUNS (client-server runs per N, default 1: a token bucket is steady).
-# Items are never removed between runs (each run publishes a fresh file and
-# the nodes keep what they got, a few GiB in $tmp), as in session 1, when
-# `shoal rm` left a node announcing the removed item in a tight loop (fixed
-# since; see docs/BENCHMARKS.md), so that the figures stay comparable.
+# Items are never removed between runs: each run publishes a fresh file and
+# the nodes keep what they got (a few GiB in $tmp), so every run starts from
+# the same kind of node.
 set -euo pipefail
 bin=$(realpath "${1:-bin/shoal}")
 root=$(realpath "$(dirname "$0")/..")
