@@ -3,6 +3,7 @@ package naming
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -63,6 +64,10 @@ type ContentLocator interface {
 	// item name or infohash, as the lower-case label of the query name).
 	Holders(item string) []string
 }
+
+// DKIMSelector is the DKIM selector under which each member's node key is
+// published: DKIMSelector._domainkey.NAME.shoal. TXT.
+const DKIMSelector = "shoal"
 
 // userType reports whether users may add records of type t.
 func userType(t uint16) bool {
@@ -381,6 +386,11 @@ func (z *Zone) build(ms []Member) *zoneData {
 			txt = append(txt, "key="+base64.StdEncoding.EncodeToString(m.PublicKey))
 		}
 		add(&dns.TXT{Hdr: z.hdr(own, dns.TypeTXT, z.ttl), Txt: txt})
+		if len(m.PublicKey) == ed25519.PublicKeySize {
+			// The member's mail is signed with its node key (DKIM, RFC 8463).
+			add(&dns.TXT{Hdr: z.hdr(DKIMSelector+"._domainkey."+own, dns.TypeTXT, z.ttl),
+				Txt: []string{"v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(m.PublicKey)}})
+		}
 		add(&dns.MX{Hdr: z.hdr(own, dns.TypeMX, z.ttl), Preference: 10, Mx: own})
 		for _, svc := range slices.Sorted(maps.Keys(m.Ports)) {
 			port := m.Ports[svc]
