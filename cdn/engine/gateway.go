@@ -105,7 +105,25 @@ func parseGatewayPath(escaped string) (ih metainfo.Hash, torrentFile bool, segs 
 	return ih, false, segs, dir, nil
 }
 
+// allowCrossOrigin lets players and pages of other origins (dash.js on a
+// web page, a site of the group) read what the gateway serves, ranges
+// included: the same bytes are open to any HTTP client of the member anyway.
+func allowCrossOrigin(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, Etag")
+}
+
 func (g gateway) serve(w http.ResponseWriter, r *http.Request) error {
+	allowCrossOrigin(w.Header())
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		// A CORS preflight (a player sending Range, say): nothing is read.
+		h := w.Header()
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD")
+		h.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since, If-Range")
+		h.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return fail(http.StatusMethodNotAllowed, "only GET and HEAD")
 	}
@@ -283,15 +301,34 @@ func (g gateway) stillThere(ih metainfo.Hash, it *item) error {
 	return nil
 }
 
+// mediaTypes are the types of DASH's files, which the system's MIME table
+// often lacks.
+var mediaTypes = map[string]string{
+	".mpd": "application/dash+xml",
+	".m4s": "video/iso.segment",
+	".mp4": "video/mp4",
+	".m4a": "audio/mp4",
+	".m4v": "video/mp4",
+}
+
+// contentType is a file's Content-Type from its extension.
+func contentType(name string) string {
+	ext := strings.ToLower(path.Ext(name))
+	if t, ok := mediaTypes[ext]; ok {
+		return t
+	}
+	if t := mime.TypeByExtension(ext); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
 // readahead is how far past the read position pieces are wanted urgently.
 const readahead = 4 << 20
 
 func (g gateway) serveFile(w http.ResponseWriter, r *http.Request, ih metainfo.Hash, rec record, f *torrent.File, modTime time.Time) error {
 	name := path.Base(f.DisplayPath())
-	ctype := mime.TypeByExtension(path.Ext(name))
-	if ctype == "" {
-		ctype = "application/octet-stream"
-	}
+	ctype := contentType(name)
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -296,3 +296,44 @@ func TestGatewayStreamsFromRemote(t *testing.T) {
 		t.Error("an unknown infohash nobody has stays in the cache")
 	}
 }
+
+// A DASH player on another origin (dash.js on a web page) reads the MPD and
+// ranges of the segments: CORS, a preflight for Range, DASH's media types.
+func TestGatewayServesPlayersOfOtherOrigins(t *testing.T) {
+	a := newNode(t, nil)
+	srv := httptest.NewServer(a.Gateway())
+	t.Cleanup(srv.Close)
+	dir := filepath.Join(a.dir, "film")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "manifest.mpd"), 2_000, 3)
+	seg := writeFile(t, filepath.Join(dir, "chunk-0-00001.m4s"), 300_000, 4)
+	item, err := a.Publish(ctx(t), dir, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := srv.URL + "/cdn/" + item.InfoHash + "/"
+
+	resp, _ := get(t, "GET", base+"manifest.mpd", "Origin", "http://player.example")
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" || resp.Header.Get("Content-Type") != "application/dash+xml" {
+		t.Errorf("GET the MPD: %d, ACAO %q, type %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Content-Type"))
+	}
+	resp, _ = get(t, "OPTIONS", base+"chunk-0-00001.m4s", "Origin", "http://player.example",
+		"Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "range")
+	if resp.StatusCode != http.StatusNoContent || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Range") ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "GET") {
+		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, body := get(t, "GET", base+"chunk-0-00001.m4s", "Origin", "http://player.example", "Range", "bytes=1000-1999")
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, seg[1000:2000]) ||
+		resp.Header.Get("Content-Type") != "video/iso.segment" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Content-Range") {
+		t.Errorf("range of a segment: %d, %d bytes, type %q, expose %q", resp.StatusCode, len(body),
+			resp.Header.Get("Content-Type"), resp.Header.Get("Access-Control-Expose-Headers"))
+	}
+	// OPTIONS that is no preflight is still refused like any other method.
+	if resp, _ := get(t, "OPTIONS", base+"manifest.mpd"); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("plain OPTIONS: %d", resp.StatusCode)
+	}
+}
