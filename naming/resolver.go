@@ -187,6 +187,28 @@ func (r *Resolver) LookupSRV(ctx context.Context, service, proto, name string) (
 	return rrs[0].Header().Name, out, nil
 }
 
+// LookupTXT returns name's TXT records, each record's strings joined, as
+// net.Resolver.LookupTXT does (a DKIM key is read this way). Its errors are
+// *net.DNSError, as DKIM verifiers expect of a resolver: IsNotFound for a
+// name or record that is not there, IsTemporary for a server failure (so a
+// message waits for naming to come back instead of failing its check); they
+// unwrap to naming's sentinels.
+func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	rrs, err := r.records(ctx, name, dns.TypeTXT)
+	if err != nil {
+		return nil, &net.DNSError{
+			Err: err.Error(), Name: name, UnwrapErr: err,
+			IsNotFound:  errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoRecords),
+			IsTemporary: errors.Is(err, ErrServerFailure),
+		}
+	}
+	out := make([]string, 0, len(rrs))
+	for _, rr := range rrs {
+		out = append(out, strings.Join(rr.(*dns.TXT).Txt, ""))
+	}
+	return out, nil
+}
+
 // QueryServer asks server ("IP" or "IP:PORT", port 53 by default) directly,
 // with recursion desired, as `shoal dns query --server` does. It uses the
 // resolver's safeguards (random ID and port, answer checks, TCP on TC).

@@ -56,6 +56,14 @@ func TestResolverLookups(t *testing.T) {
 	if _, _, err := r.LookupSRV(ctx, "imap", "tcp", "carol.shoal."); !errors.Is(err, ErrNotFound) {
 		t.Errorf("LookupSRV of a service not offered: %v, want ErrNotFound", err)
 	}
+	txt, err := r.LookupTXT(ctx, "alice.shoal.")
+	if err != nil || len(txt) != 1 || !strings.HasPrefix(txt[0], "id=id-alice") || !strings.Contains(txt[0], "key=") {
+		t.Errorf("LookupTXT alice: %q %v (one record, its strings joined)", txt, err)
+	}
+	var de *net.DNSError
+	if _, err := r.LookupTXT(ctx, "nobody.shoal."); !errors.As(err, &de) || !de.IsNotFound || de.IsTemporary || !errors.Is(err, ErrNotFound) {
+		t.Errorf("LookupTXT nobody.shoal: %#v, want a not-found *net.DNSError", err)
+	}
 	if len(up.Queries()) == 0 {
 		t.Error("upstream never asked for example. names")
 	}
@@ -66,6 +74,10 @@ func TestResolverOfflineErrors(t *testing.T) {
 	_, err := s.Resolver.LookupHost(context.Background(), "www.example.")
 	if !errors.Is(err, ErrServerFailure) || !strings.HasPrefix(err.Error(), "naming: ") {
 		t.Errorf("offline: %v, want ErrServerFailure", err)
+	}
+	var de *net.DNSError
+	if _, err := s.Resolver.LookupTXT(context.Background(), "www.example."); !errors.As(err, &de) || !de.IsTemporary || !errors.Is(err, ErrServerFailure) {
+		t.Errorf("LookupTXT offline: %#v, want a temporary *net.DNSError", err)
 	}
 	if _, err := s.Query(context.Background(), "bad name with spaces..", dns.TypeA); err == nil {
 		t.Error("a bad name was accepted")
