@@ -3,11 +3,16 @@ package node
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
+	"time"
 
 	"github.com/shoal-p2p/shoal/cdn/membership"
 )
@@ -73,3 +78,39 @@ func (id *Identity) Sign(msg []byte) []byte { return ed25519.Sign(id.key, msg) }
 // lower-case base32 (32 characters), as membership derives it for every
 // member. 20 bytes is a DHT key's size.
 func (id *Identity) ID() string { return membership.NodeID(id.PublicKey()) }
+
+// Certificate is a self-signed TLS certificate for the node's own key, for
+// the names given (NAME.shoal and the like) and the node's addresses. Peers
+// check the key against the member's signed node record, not a CA (the way
+// Syncthing and libp2p pin device keys); mail clients are shown it.
+func (id *Identity) Certificate(names []string, addrs []net.IP) (tls.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("node: certificate: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: id.ID()},
+		DNSNames:              names,
+		IPAddresses:           addrs,
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, id.PublicKey(), id.key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("node: certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("node: certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: id.key, Leaf: leaf}, nil
+}
+
+// PrivateKey is the node's private key, for the subsystems that sign with
+// it in a format of their own (DKIM).
+func (id *Identity) PrivateKey() ed25519.PrivateKey { return id.key }
