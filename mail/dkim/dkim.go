@@ -39,6 +39,9 @@ var (
 	// ErrBadSignature: a signature of the domain is there but does not verify
 	// (altered message, or signed with a key the domain did not publish).
 	ErrBadSignature = errors.New("dkim: signature does not verify")
+	// ErrTemporary: the key could not be looked up just now (a DNS timeout or
+	// server failure); the same message may verify later.
+	ErrTemporary = errors.New("dkim: key temporarily unavailable")
 )
 
 // RecordName is the DNS name of domain's key: shoal._domainkey.DOMAIN.
@@ -157,15 +160,16 @@ func Verify(ctx context.Context, raw []byte, r TXTResolver) ([]Result, error) {
 }
 
 // Check verifies raw and reports whether a signature of domain verifies:
-// nil if one does, ErrBadSignature (wrapping the first failure) if the
-// domain's signatures all fail, ErrUnsigned if there is none.
+// nil if one does, ErrTemporary if a key lookup failed for now,
+// ErrBadSignature (with the first failure) if the domain's signatures all
+// fail, ErrUnsigned if there is none.
 func Check(ctx context.Context, raw []byte, domain string, r TXTResolver) error {
 	results, err := Verify(ctx, raw, r)
 	if err != nil {
 		return err
 	}
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
-	var failure error
+	var failure, temporary error
 	for _, res := range results {
 		if res.Domain != domain {
 			continue
@@ -173,9 +177,15 @@ func Check(ctx context.Context, raw []byte, domain string, r TXTResolver) error 
 		if res.Err == nil {
 			return nil
 		}
+		if msgdkim.IsTempFail(res.Err) && temporary == nil {
+			temporary = res.Err
+		}
 		if failure == nil {
 			failure = res.Err
 		}
+	}
+	if temporary != nil {
+		return fmt.Errorf("%w: %s: %v", ErrTemporary, domain, temporary)
 	}
 	if failure != nil {
 		return fmt.Errorf("%w: %s: %v", ErrBadSignature, domain, failure)
