@@ -110,22 +110,18 @@ func (ss *submitSession) AuthMechanisms() []string { return []string{sasl.Plain,
 func (ss *submitSession) Auth(mech string) (sasl.Server, error) {
 	switch mech {
 	case sasl.Plain:
-		return sasl.NewPlainServer(func(identity, user, password string) error {
-			if identity != "" && identity != user {
-				return smtpErr(535, 5, 7, 8, "authorization identity must be the user name")
-			}
-			return ss.login(user, password)
-		}), nil
+		return sasl.NewPlainServer(ss.login), nil
 	case sasl.Login:
-		return newLoginServer(ss.login), nil
+		return newLoginServer(func(user, password string) error { return ss.login("", user, password) }), nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
 
-// login checks a user name (bare, or the full address) and password. A
-// failure is logged and answered only after a pause that grows with each
-// failure from the same address, which slows down guessing.
-func (ss *submitSession) login(user, password string) error {
+// login checks a user name (bare, or the full address) and password; an
+// authorization identity, if given, must be the user. A failure is logged
+// and answered only after a pause that grows with each failure from the
+// same address, which slows down guessing.
+func (ss *submitSession) login(identity, user, password string) error {
 	s := ss.s
 	if local, domain, err := splitAddress(user); err == nil && domain == s.opts.Domain {
 		user = local
@@ -134,6 +130,9 @@ func (ss *submitSession) login(user, password string) error {
 	ctx, cancel := context.WithTimeout(s.ctx, deliverTimeout)
 	defer cancel()
 	err := s.opts.Mailboxes.Authenticate(ctx, user, password)
+	if err == nil && identity != "" && !strings.EqualFold(identity, user) && !strings.EqualFold(identity, user+"@"+s.opts.Domain) {
+		err = fmt.Errorf("authorization identity %q is not the user", identity)
+	}
 	if err == nil {
 		s.mu.Lock()
 		delete(s.failures, ip)
