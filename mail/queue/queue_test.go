@@ -1,0 +1,322 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/storage"
+)
+
+func threeNodes(t *testing.T) (alice, bob, carol *testNode) {
+	zone := smtptest.NewZone(t)
+	return newTestNode(t, zone, "alice.shoal", "alice", "ann"),
+		newTestNode(t, zone, "bob.shoal", "bob"),
+		newTestNode(t, zone, "carol.shoal", "carol")
+}
+
+func TestSubmitToTwoNodes(t *testing.T) {
+	alice, bob, carol := threeNodes(t)
+	alice.submit("alice", []string{"bob@bob.shoal", "carol@carol.shoal", "ann@alice.shoal"}, "picnic")
+	if alice.received("ann", "picnic") != 1 {
+		t.Fatal("the local recipient did not get the message at once")
+	}
+	smtptest.Eventually(t, wait, func() bool {
+		return bob.received("bob", "picnic") == 1 && carol.received("carol", "picnic") == 1
+	}, "bob and carol did not both receive the message")
+	for _, n := range []*testNode{bob, carol} {
+		got := n.boxes.Inbox(strings.TrimSuffix(n.name, ".shoal"))[0]
+		if !bytes.Contains(got, []byte("Authentication-Results: "+n.name+"; dkim=pass header.d=alice.shoal")) {
+			t.Errorf("%s: DKIM not verified on arrival:\n%s", n.name, got)
+		}
+	}
+	for _, r := range []string{"bob@bob.shoal", "carol@carol.shoal"} {
+		ev := waitEvent(t, alice, EventDelivered, r)
+		if ev.Host != r[strings.IndexByte(r, '@')+1:] || ev.Time.IsZero() {
+			t.Errorf("delivered event %+v: want the host and a time", ev)
+		}
+		if alice.events.count(EventQueued, r) != 1 {
+			t.Errorf("%s queued %d times", r, alice.events.count(EventQueued, r))
+		}
+	}
+	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "the delivered message stays in the queue")
+	if n := len(alice.boxes.Sent("alice")); n != 1 {
+		t.Errorf("alice's Sent has %d messages, want 1", n)
+	}
+	// Nobody got anything twice.
+	if bob.received("bob", "picnic") != 1 || carol.received("carol", "picnic") != 1 {
+		t.Fatal("a recipient received the message twice")
+	}
+}
+
+func TestDeferredWhileDownThenDelivered(t *testing.T) {
+	alice, bob, _ := threeNodes(t)
+	bob.stopRelay()
+	alice.submit("alice", []string{"bob@bob.shoal"}, "later")
+	ev := waitEvent(t, alice, EventDeferred, "bob@bob.shoal")
+	if !strings.Contains(ev.Reason, "connect to bob.shoal") || ev.NextAttempt.IsZero() {
+		t.Fatalf("deferred event %+v: want the connection error and a next attempt", ev)
+	}
+	ms := alice.queued(t)
+	if len(ms) != 1 || ms[0].Recipients[0].State != Pending || !strings.Contains(ms[0].Recipients[0].LastReason, "connect to bob.shoal") || ms[0].Recipients[0].Attempts < 1 {
+		t.Fatalf("queue %+v: want bob pending with the reason kept", ms)
+	}
+	// Deferred a few times with a growing delay, then bob comes back.
+	smtptest.Eventually(t, wait, func() bool { return alice.events.count(EventDeferred, "bob@bob.shoal") >= 3 }, "no retries while bob is down")
+	bob.startRelay()
+	smtptest.Eventually(t, wait, func() bool { return bob.received("bob", "later") == 1 }, "bob did not get the message after coming back")
+	waitEvent(t, alice, EventDelivered, "bob@bob.shoal")
+	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty after delivery")
+	if bob.received("bob", "later") != 1 || alice.events.count(EventDelivered, "bob@bob.shoal") != 1 {
+		t.Fatal("delivered more than once")
+	}
+}
+
+func waitEvent(t *testing.T, n *testNode, kind EventKind, rcpt string) Event {
+	t.Helper()
+	var ev Event
+	smtptest.Eventually(t, wait, func() bool {
+		var ok bool
+		ev, ok = n.events.find(kind, rcpt)
+		return ok
+	}, "no %s event for %s", kind, rcpt)
+	return ev
+}
+
+func TestBounceAfterLifetime(t *testing.T) {
+	alice, bob, _ := threeNodes(t)
+	bob.stopRelay()
+	alice.submit("alice", []string{"bob@bob.shoal"}, "stale")
+	waitEvent(t, alice, EventDeferred, "bob@bob.shoal")
+	alice.clock.Advance(DefaultLifetime + time.Hour)
+	ev := waitEvent(t, alice, EventBounced, "bob@bob.shoal")
+	if !strings.Contains(ev.Reason, "gave up after") || !strings.Contains(ev.Reason, "connect to bob.shoal") {
+		t.Fatalf("bounced event reason %q", ev.Reason)
+	}
+	var dsn []byte
+	smtptest.Eventually(t, wait, func() bool {
+		for _, m := range alice.boxes.Inbox("alice") {
+			if bytes.Contains(m, []byte("multipart/report")) {
+				dsn = m
+				return true
+			}
+		}
+		return false
+	}, "alice got no bounce")
+	for _, want := range []string{
+		"report-type=\"delivery-status\"", "Content-Type: message/delivery-status",
+		"Reporting-MTA: dns; alice.shoal", "Final-Recipient: rfc822;bob@bob.shoal",
+		"Action: failed", "Status: 5.4.7", "Diagnostic-Code: smtp; gave up after",
+		"connect to bob.shoal", "Subject: stale", // the original's header comes back
+	} {
+		if !bytes.Contains(dsn, []byte(want)) {
+			t.Errorf("bounce lacks %q:\n%s", want, dsn)
+		}
+	}
+	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "bounced message stays in the queue")
+	if n := alice.events.count(EventBounced, "bob@bob.shoal"); n != 1 {
+		t.Fatalf("%d bounced events", n)
+	}
+	bounces := 0
+	for _, m := range alice.boxes.Inbox("alice") {
+		if bytes.Contains(m, []byte("multipart/report")) {
+			bounces++
+		}
+	}
+	if bounces != 1 {
+		t.Fatalf("alice got %d bounces, want 1", bounces)
+	}
+}
+
+func TestPermanentFailureBouncesAtOnce(t *testing.T) {
+	alice, bob, _ := threeNodes(t)
+	// The submission server lets any member address through; bob's relay
+	// refuses the unknown user with 550 5.1.1.
+	alice.submit("alice", []string{"nobody@bob.shoal", "bob@bob.shoal"}, "half")
+	ev := waitEvent(t, alice, EventBounced, "nobody@bob.shoal")
+	if !strings.Contains(ev.Reason, "550 5.1.1") {
+		t.Fatalf("bounce reason %q: want bob's 550 5.1.1", ev.Reason)
+	}
+	waitEvent(t, alice, EventDelivered, "bob@bob.shoal")
+	smtptest.Eventually(t, wait, func() bool {
+		for _, m := range alice.boxes.Inbox("alice") {
+			if bytes.Contains(m, []byte("Final-Recipient: rfc822;nobody@bob.shoal")) && bytes.Contains(m, []byte("Status: 5.1.1")) {
+				return !bytes.Contains(m, []byte("Final-Recipient: rfc822;bob@bob.shoal"))
+			}
+		}
+		return false
+	}, "no bounce for nobody alone")
+	if bob.received("bob", "half") != 1 {
+		t.Fatal("bob did not get his copy")
+	}
+}
+
+func TestRestartResumesDelivery(t *testing.T) {
+	alice, bob, _ := threeNodes(t)
+	bob.stopRelay()
+	alice.submit("alice", []string{"bob@bob.shoal"}, "persist")
+	waitEvent(t, alice, EventDeferred, "bob@bob.shoal")
+	alice.closeQueue() // the bbolt file is closed here
+	bob.startRelay()
+	alice.openQueue()
+	ms := alice.queued(t)
+	if len(ms) != 1 || ms[0].From != "alice@alice.shoal" || ms[0].Recipients[0].LastReason == "" {
+		t.Fatalf("after reopening the queue holds %+v", ms)
+	}
+	smtptest.Eventually(t, wait, func() bool { return bob.received("bob", "persist") == 1 }, "delivery did not resume after the restart")
+	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty")
+	if v, err := alice.db.SchemaVersion("mail.queue"); err != nil || v != 1 {
+		t.Fatalf("schema version %d, %v", v, err)
+	}
+	if bob.received("bob", "persist") != 1 {
+		t.Fatal("delivered twice")
+	}
+}
+
+func TestRetryNowDropAndBadInput(t *testing.T) {
+	alice, bob, _ := threeNodes(t)
+	ctx := context.Background()
+	bob.stopRelay()
+	q := alice.q
+	for _, tc := range []struct {
+		from  string
+		rcpts []string
+		raw   string
+	}{
+		{"alice@alice.shoal", nil, "Subject: x\r\n\r\nx\r\n"},
+		{"alice@alice.shoal", []string{"bob"}, "Subject: x\r\n\r\nx\r\n"},
+		{"alice@alice.shoal", []string{"<bob@bob.shoal>"}, "Subject: x\r\n\r\nx\r\n"},
+		{"alice", []string{"bob@bob.shoal"}, "Subject: x\r\n\r\nx\r\n"},
+		{"alice@alice.shoal", []string{"bob@bob.shoal"}, ""},
+	} {
+		if _, err := q.Enqueue(ctx, tc.from, tc.rcpts, []byte(tc.raw)); err == nil {
+			t.Errorf("Enqueue(%q, %q, %q) accepted", tc.from, tc.rcpts, tc.raw)
+		}
+	}
+	if len(alice.queued(t)) != 0 {
+		t.Fatal("bad input was queued")
+	}
+	if err := q.RetryNow(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("RetryNow of an unknown id: %v", err)
+	}
+	if err := q.Drop(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Drop of an unknown id: %v", err)
+	}
+
+	id, err := q.Enqueue(ctx, "alice@alice.shoal", []string{"bob@bob.shoal", "Bob@BOB.shoal"}, []byte("From: alice@alice.shoal\r\nSubject: x\r\n\r\nx\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := q.Get(ctx, id)
+	if err != nil || len(m.Recipients) != 1 {
+		t.Fatalf("Get = %+v, %v: want one recipient (the same address twice)", m, err)
+	}
+	waitEvent(t, alice, EventDeferred, "bob@bob.shoal")
+	before := alice.events.count(EventDeferred, "bob@bob.shoal")
+	if err := q.RetryNow(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	smtptest.Eventually(t, wait, func() bool { return alice.events.count(EventDeferred, "bob@bob.shoal") > before }, "RetryNow did not cause an attempt")
+	if err := q.Drop(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, alice, EventDropped, "bob@bob.shoal")
+	if _, err := q.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after Drop: %v", err)
+	}
+	bob.startRelay()
+	if err := q.RetryNow(ctx, id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("RetryNow after Drop: %v", err)
+	}
+	if len(alice.boxes.Inbox("alice")) != 0 {
+		t.Fatal("a dropped message bounced")
+	}
+}
+
+func TestRelayRefusesSpoofAndRelayThroughQueue(t *testing.T) {
+	alice, bob, carol := threeNodes(t)
+	ctx := context.Background()
+	// carol's node signs a message that claims to be alice's: bob refuses it,
+	// carol's queue bounces it, and the bounce cannot go to alice from carol.
+	spoof, err := carol.signer.Sign([]byte("From: alice@alice.shoal\r\nSubject: spoof\r\n\r\nsend money\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.q.Enqueue(ctx, "alice@alice.shoal", []string{"bob@bob.shoal"}, spoof); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvent(t, carol, EventBounced, "bob@bob.shoal")
+	if !strings.Contains(ev.Reason, "550 5.7.20") {
+		t.Fatalf("spoof bounce reason %q, want 550 5.7.20", ev.Reason)
+	}
+	// An unsigned message from carol's own user is refused as well.
+	if _, err := carol.q.Enqueue(ctx, "carol@carol.shoal", []string{"bob@bob.shoal"}, []byte("From: carol@carol.shoal\r\nSubject: unsigned\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	smtptest.Eventually(t, wait, func() bool {
+		for _, m := range carol.boxes.Inbox("carol") {
+			if bytes.Contains(m, []byte("Final-Recipient: rfc822;bob@bob.shoal")) && bytes.Contains(m, []byte("5.7.20")) {
+				return true
+			}
+		}
+		return false
+	}, "carol got no bounce for her unsigned message")
+	if bob.received("bob", "spoof") != 0 || bob.received("bob", "unsigned") != 0 {
+		t.Fatal("bob accepted a spoofed or unsigned message")
+	}
+	// bob's relay is no open relay: mail for alice through bob is refused.
+	if _, err := bob.q.Enqueue(ctx, "bob@bob.shoal", []string{"alice@alice.shoal"}, bob.mustSign(t, "From: bob@bob.shoal\r\nSubject: via\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", bob.relayAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, _ := carol.q.transact(ctx, conn, "bob.shoal", nil, "carol@carol.shoal", []string{"alice@alice.shoal"}, []byte("Subject: x\r\n\r\nx\r\n"))
+	if o := res["alice@alice.shoal"]; !o.permanent || !strings.Contains(o.reason, "550 5.7.1") || !strings.Contains(o.reason, "relaying denied") {
+		t.Fatalf("relay through bob: %+v, want 550 5.7.1 relaying denied", o)
+	}
+	smtptest.Eventually(t, wait, func() bool { return alice.received("alice", "via") == 1 }, "bob's own message for alice was not delivered")
+}
+
+func (n *testNode) mustSign(t *testing.T, raw string) []byte {
+	out, err := n.signer.Sign([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestBackoffSchedule(t *testing.T) {
+	db, err := storage.Open(t.TempDir() + "/shoal.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q, err := Open(db, Options{Domain: "alice.shoal", Resolver: net.DefaultResolver, Mailboxes: smtptest.NewMailboxes(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{300, 600, 1200, 2400, 4000, 4000}
+	for i, w := range want {
+		if got := q.backoff(i + 1); got != w*time.Second {
+			t.Errorf("backoff after attempt %d = %v, want %v", i+1, got, w*time.Second)
+		}
+	}
+	for _, o := range []Options{
+		{Resolver: net.DefaultResolver, Mailboxes: smtptest.NewMailboxes(nil)},
+		{Domain: "alice.shoal", Mailboxes: smtptest.NewMailboxes(nil)},
+		{Domain: "alice.shoal", Resolver: net.DefaultResolver},
+		{Domain: "alice.shoal", Resolver: net.DefaultResolver, Mailboxes: smtptest.NewMailboxes(nil), SmartHost: &SmartHost{Host: "smtp.example.com"}},
+	} {
+		if _, err := Open(db, o); err == nil {
+			t.Errorf("Open(%+v) accepted", o)
+		}
+	}
+}
