@@ -134,11 +134,6 @@ func (q *Queue) attempt(ctx context.Context, j job) {
 	if err != nil {
 		return // dropped meanwhile
 	}
-	raw, err := q.body(j.id)
-	if err != nil {
-		q.log.Error("queue: body", "id", j.id, "err", err)
-		return
-	}
 	now := q.opts.Now()
 	var rcpts []string
 	for _, r := range m.Recipients {
@@ -147,6 +142,16 @@ func (q *Queue) attempt(ctx context.Context, j job) {
 		}
 	}
 	if len(rcpts) == 0 {
+		return
+	}
+	raw, err := q.body(j.id)
+	if err != nil {
+		// Deferred like any failure, so a damaged record is not tried in a
+		// tight loop; it bounces when its lifetime is over.
+		q.log.Error("queue: body", "id", j.id, "err", err)
+		if err := q.record(j.id, all(rcpts, outcome{status: "4.3.0", reason: fmt.Sprintf("reading the queued message: %v", err)})); err != nil {
+			q.log.Error("queue: record attempt", "id", j.id, "err", err)
+		}
 		return
 	}
 	actx, cancel := context.WithTimeout(ctx, q.opts.Timeout)
