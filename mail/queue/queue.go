@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/mail"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-p2p/shoal/storage"
@@ -174,10 +175,11 @@ var migrations = []storage.Migration{{
 
 // Queue is the outbound queue on a node's database.
 type Queue struct {
-	db   *storage.DB
-	opts Options
-	log  *slog.Logger
-	kick chan struct{}
+	db      *storage.DB
+	opts    Options
+	log     *slog.Logger
+	kick    chan struct{}
+	serving atomic.Bool
 }
 
 // Open checks opts, brings the queue's buckets to the current schema and

@@ -320,3 +320,26 @@ func TestBackoffSchedule(t *testing.T) {
 		}
 	}
 }
+
+func TestBounceWaitsForTheSendersMailbox(t *testing.T) {
+	alice, _, _ := threeNodes(t)
+	alice.boxes.Fail(errors.New("disk full"))
+	alice.submit("alice", []string{"nobody@bob.shoal"}, "lost")
+	waitEvent(t, alice, EventBounced, "nobody@bob.shoal")
+	if len(alice.queued(t)) != 1 {
+		t.Fatal("the message left the queue before its bounce was delivered")
+	}
+	alice.boxes.Fail(nil)
+	smtptest.Eventually(t, wait, func() bool { return len(alice.boxes.Inbox("alice")) == 1 }, "the bounce never came")
+	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty after the bounce")
+	if len(alice.boxes.Inbox("alice")) != 1 {
+		t.Fatal("more than one bounce")
+	}
+}
+
+func TestServeOnce(t *testing.T) {
+	alice, _, _ := threeNodes(t)
+	if err := alice.q.Serve(context.Background()); err == nil {
+		t.Fatal("a second Serve ran")
+	}
+}

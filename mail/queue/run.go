@@ -16,8 +16,12 @@ type job struct {
 }
 
 // Serve delivers queued mail until ctx is cancelled, then waits for the
-// attempts under way and returns nil. Call it once per Queue.
+// attempts under way and returns nil. One Serve runs at a time.
 func (q *Queue) Serve(ctx context.Context) error {
+	if !q.serving.CompareAndSwap(false, true) {
+		return errors.New("queue: Serve is already running")
+	}
+	defer q.serving.Store(false)
 	var (
 		mu       sync.Mutex
 		inflight = map[job]bool{}
@@ -250,9 +254,14 @@ func (q *Queue) finish(ctx context.Context, id string) {
 	}
 	if len(bounced) > 0 && m.From != "" {
 		if err := q.bounce(ctx, m, bounced); err != nil {
-			q.log.Error("queue: bounce", "id", id, "to", m.From, "err", err)
-			q.bounceLater(id, bounced)
-			return
+			if q.opts.Now().Sub(m.Queued) < 2*q.opts.Lifetime {
+				q.log.Error("queue: bounce, will try again", "id", id, "to", m.From, "err", err)
+				q.bounceLater(id, bounced)
+				return
+			}
+			// A bounce that cannot be delivered for a second lifetime is
+			// given up, or the message would stay forever.
+			q.log.Error("queue: bounce given up", "id", id, "to", m.From, "err", err)
 		}
 	}
 	err = q.db.Update(func(tx *storage.Tx) error {

@@ -174,7 +174,7 @@ func header(raw []byte) (mail.Header, error) {
 	return m.Header, nil
 }
 
-// fromDomain is the domain of the header's single From address.
+// fromAddress is the header's single From address.
 func fromAddress(h mail.Header) (string, error) {
 	list, err := h.AddressList("From")
 	if err != nil {

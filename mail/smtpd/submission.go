@@ -73,6 +73,9 @@ func NewSubmission(opts SubmissionOptions) (*Submission, error) {
 	if opts.Mailboxes == nil || opts.Outbox == nil || opts.Signer == nil {
 		return nil, errors.New("smtpd: submission: Mailboxes, Outbox and Signer are required")
 	}
+	if opts.TLSConfig == nil && !opts.InsecureAuth {
+		return nil, errors.New("smtpd: submission: no TLSConfig and no InsecureAuth: nobody could log in")
+	}
 	if opts.IsMember == nil {
 		opts.IsMember = IsShoalDomain
 	}

@@ -283,6 +283,7 @@ func TestNewSubmissionBadOptions(t *testing.T) {
 		{Domain: "alice.shoal", Outbox: &outbox{}, Signer: n.signer},
 		{Domain: "alice.shoal", Mailboxes: boxes, Signer: n.signer},
 		{Domain: "alice.shoal", Mailboxes: boxes, Outbox: &outbox{}},
+		{Domain: "alice.shoal", Mailboxes: boxes, Outbox: &outbox{}, Signer: n.signer}, // no TLS, no plaintext AUTH
 	} {
 		if _, err := NewSubmission(o); err == nil {
 			t.Errorf("NewSubmission(%+v) accepted", o)

@@ -32,11 +32,11 @@ summary() { # name, rates...
 shoal() { # extra flags
 	rates=""
 	for i in $(seq "$RUNS"); do
-		rm -f "$WORK/bench.db"
+		rm -f "$WORK/bench.db" "$WORK/out"
 		"$WORK/smtpbench" -listen 127.0.0.1:0 -db "$WORK/bench.db" "$@" >"$WORK/out" 2>&1 &
 		pid=$!
-		while ! grep -q listening "$WORK/out"; do sleep 0.05; done
-		addr=$(awk '/listening/ { print $2 }' "$WORK/out")
+		addr=""
+		while [ -z "$addr" ]; do sleep 0.05; addr=$(awk '/^listening/ { print $2 }' "$WORK/out" 2>/dev/null); done
 		t0=$(now); $SOURCE "$addr"; t1=$(now)
 		kill -INT "$pid"; wait "$pid" || true
 		grep -q "stored $MSGS" "$WORK/out" || { echo "smtpbench did not store $MSGS:"; cat "$WORK/out"; exit 1; }
