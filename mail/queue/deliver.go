@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/emersion/go-sasl"
@@ -37,7 +37,7 @@ func (q *Queue) deliver(ctx context.Context, from, domain string, rcpts []string
 			continue
 		}
 		for _, a := range addrs {
-			addr := net.JoinHostPort(a, strconv.Itoa(rt.port))
+			addr := netip.AddrPortFrom(a, uint16(rt.port)).String()
 			conn, err := q.opts.Dial(ctx, "tcp", addr)
 			if err != nil {
 				last = outcome{status: "4.4.1", reason: fmt.Sprintf("connect to %s (%s): %v", rt.host, addr, err), host: rt.host}
@@ -75,16 +75,14 @@ func (q *Queue) routes(ctx context.Context, domain string) ([]route, *SmartHost,
 		return nil, nil, outcome{permanent: true, status: "5.7.1", reason: domain + " is outside the group and no smart host is configured"}
 	}
 	mxs, err := q.opts.Resolver.LookupMX(ctx, domain)
-	var dnsErr *net.DNSError
 	switch {
-	case err != nil && errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+	case err != nil || len(mxs) == 0:
+		// No MX (or no answer now): the domain is its own mail host. If
+		// the name server is down, the address lookup fails too and the
+		// recipient is deferred.
 		mxs = []*net.MX{{Host: domain}}
-	case err != nil:
-		return nil, nil, outcome{status: "4.4.3", reason: fmt.Sprintf("MX of %s: %v", domain, err)}
 	case len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
 		return nil, nil, outcome{permanent: true, status: "5.1.10", reason: domain + " accepts no mail (null MX)"}
-	case len(mxs) == 0:
-		mxs = []*net.MX{{Host: domain}}
 	}
 	slices.SortStableFunc(mxs, func(a, b *net.MX) int { return int(a.Pref) - int(b.Pref) })
 

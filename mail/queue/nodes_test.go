@@ -158,7 +158,7 @@ func (n *testNode) openQueue() {
 	}
 	q, err := Open(db, Options{
 		Domain:       n.name,
-		Resolver:     n.zone.Resolver(),
+		Resolver:     n.zone.NetipResolver(),
 		Mailboxes:    n.boxes,
 		Scale:        1e-5, // 3 ms doubling to 40 ms
 		PollInterval: 20 * time.Millisecond,

@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -33,12 +34,14 @@ import (
 	"github.com/shoal-p2p/shoal/storage"
 )
 
-// Resolver finds where a domain's mail goes; *net.Resolver is one, and node
-// passes naming's resolver.
+// Resolver finds where a domain's mail goes; naming's *Resolver is one (node
+// passes it in). Any error of LookupMX makes the domain its own mail host
+// (RFC 5321 5.1), so no error types need telling apart; an error of
+// LookupSRV means no SRV records.
 type Resolver interface {
-	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupMX(ctx context.Context, domain string) ([]*net.MX, error)
 	LookupSRV(ctx context.Context, service, proto, name string) (cname string, addrs []*net.SRV, err error)
-	LookupHost(ctx context.Context, host string) (addrs []string, err error)
+	LookupHost(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
 // Mailboxes delivers into the node's own mailboxes: bounces to the sender,

@@ -299,7 +299,7 @@ func TestBackoffSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	q, err := Open(db, Options{Domain: "alice.shoal", Resolver: net.DefaultResolver, Mailboxes: smtptest.NewMailboxes(nil)})
+	q, err := Open(db, Options{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,10 +310,10 @@ func TestBackoffSchedule(t *testing.T) {
 		}
 	}
 	for _, o := range []Options{
-		{Resolver: net.DefaultResolver, Mailboxes: smtptest.NewMailboxes(nil)},
+		{Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil)},
 		{Domain: "alice.shoal", Mailboxes: smtptest.NewMailboxes(nil)},
-		{Domain: "alice.shoal", Resolver: net.DefaultResolver},
-		{Domain: "alice.shoal", Resolver: net.DefaultResolver, Mailboxes: smtptest.NewMailboxes(nil), SmartHost: &SmartHost{Host: "smtp.example.com"}},
+		{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}},
+		{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil), SmartHost: &SmartHost{Host: "smtp.example.com"}},
 	} {
 		if _, err := Open(db, o); err == nil {
 			t.Errorf("Open(%+v) accepted", o)

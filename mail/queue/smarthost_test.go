@@ -95,7 +95,7 @@ func TestSmartHostForOutsideDomains(t *testing.T) {
 	ev := &events{}
 	boxes := smtptest.NewMailboxes(map[string]string{"alice": "pw"})
 	q, err := Open(db, Options{
-		Domain: "alice.shoal", Resolver: zone.Resolver(), Mailboxes: boxes, Scale: 1e-5, OnEvent: ev.add,
+		Domain: "alice.shoal", Resolver: zone.NetipResolver(), Mailboxes: boxes, Scale: 1e-5, OnEvent: ev.add,
 		SmartHost: &SmartHost{Host: "smart.example", Port: p, User: "relayuser", Password: "relaypass", TLSConfig: clientTLS},
 	})
 	if err != nil {
@@ -131,7 +131,7 @@ func TestOutsideDomainWithoutSmartHostBounces(t *testing.T) {
 	defer db.Close()
 	ev := &events{}
 	boxes := smtptest.NewMailboxes(map[string]string{"alice": "pw"})
-	q, err := Open(db, Options{Domain: "alice.shoal", Resolver: zone.Resolver(), Mailboxes: boxes, OnEvent: ev.add})
+	q, err := Open(db, Options{Domain: "alice.shoal", Resolver: zone.NetipResolver(), Mailboxes: boxes, OnEvent: ev.add})
 	if err != nil {
 		t.Fatal(err)
 	}

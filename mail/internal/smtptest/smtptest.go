@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -35,16 +36,26 @@ type Zone struct {
 func NewZone(t testing.TB) *Zone {
 	t.Helper()
 	z := &Zone{records: map[string][]dns.RR{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	// UDP and TCP on one port: a free UDP port's TCP twin may be taken, so
+	// try a few.
+	var (
+		pc  net.PacketConn
+		ln  net.Listener
+		err error
+	)
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	z.addr = pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", z.addr)
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
 	udp := &dns.Server{PacketConn: pc, Handler: z}
 	tcp := &dns.Server{Listener: ln, Handler: z}
 	started := make(chan struct{}, 2)
@@ -125,6 +136,22 @@ func (z *Zone) Resolver() *net.Resolver {
 			return d.DialContext(ctx, network, z.addr)
 		},
 	}
+}
+
+// NetipResolver is the Zone's resolver with the LookupHost of naming's
+// resolver (netip.Addr values), as mail/queue wants it.
+func (z *Zone) NetipResolver() NetipResolver { return NetipResolver{z.Resolver()} }
+
+// NetipResolver adapts a *net.Resolver to LookupHost with netip.Addr values.
+type NetipResolver struct{ *net.Resolver }
+
+// LookupHost returns host's addresses.
+func (r NetipResolver) LookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+	addrs, err := r.Resolver.LookupNetIP(ctx, "ip", host)
+	for i := range addrs {
+		addrs[i] = addrs[i].Unmap()
+	}
+	return addrs, err
 }
 
 // Mailboxes is an in-memory mail store with the methods smtpd and the queue
