@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	moxdsn "github.com/mjl-/mox/dsn"
 
 	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
 	"github.com/shoal-p2p/shoal/storage"
@@ -98,11 +101,11 @@ func TestBounceAfterLifetime(t *testing.T) {
 	if !strings.Contains(ev.Reason, "gave up after") || !strings.Contains(ev.Reason, "connect to bob.shoal") {
 		t.Fatalf("bounced event reason %q", ev.Reason)
 	}
-	var dsn []byte
+	var raw []byte
 	smtptest.Eventually(t, wait, func() bool {
 		for _, m := range alice.boxes.Inbox("alice") {
 			if bytes.Contains(m, []byte("multipart/report")) {
-				dsn = m
+				raw = m
 				return true
 			}
 		}
@@ -114,9 +117,18 @@ func TestBounceAfterLifetime(t *testing.T) {
 		"Action: failed", "Status: 5.4.7", "Diagnostic-Code: smtp; gave up after",
 		"connect to bob.shoal", "Subject: stale", // the original's header comes back
 	} {
-		if !bytes.Contains(dsn, []byte(want)) {
-			t.Errorf("bounce lacks %q:\n%s", want, dsn)
+		if !bytes.Contains(raw, []byte(want)) {
+			t.Errorf("bounce lacks %q:\n%s", want, raw)
 		}
+	}
+	// It parses as a DSN (mox's parser), with the recipient and the reason.
+	parsed, _, err := moxdsn.Parse(slog.New(slog.DiscardHandler), bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("bounce does not parse as a DSN: %v", err)
+	}
+	if len(parsed.Recipients) != 1 || parsed.Recipients[0].FinalRecipient.String() != "bob@bob.shoal" ||
+		parsed.Recipients[0].Action != moxdsn.Failed || !strings.Contains(parsed.Recipients[0].DiagnosticCodeSMTP, "connect to bob.shoal") {
+		t.Fatalf("parsed bounce: %+v", parsed.Recipients)
 	}
 	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "bounced message stays in the queue")
 	if n := alice.events.count(EventBounced, "bob@bob.shoal"); n != 1 {
