@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -25,7 +26,12 @@ import (
 	"github.com/shoal-p2p/shoal/storage"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) != "" {
+		crashChild()
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // clock is real time plus an offset that tests move forward.
 type clock struct{ off atomic.Int64 }
