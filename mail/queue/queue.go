@@ -28,6 +28,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -183,6 +184,8 @@ type Queue struct {
 	log     *slog.Logger
 	kick    chan struct{}
 	serving atomic.Bool
+
+	finishMu sync.Mutex // serializes bounces and removals
 }
 
 // Open checks opts, brings the queue's buckets to the current schema and

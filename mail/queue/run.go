@@ -242,6 +242,10 @@ func (q *Queue) record(id string, results map[string]outcome) error {
 // finish sends the bounce a message owes its sender, and removes a message
 // whose recipients are all done.
 func (q *Queue) finish(ctx context.Context, id string) {
+	// One at a time, so that two jobs of one message never both see its
+	// bounce as owed and send it twice.
+	q.finishMu.Lock()
+	defer q.finishMu.Unlock()
 	m, err := q.Get(ctx, id)
 	if err != nil {
 		return

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoal-p2p/shoal/mail/dkim"
 	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
@@ -235,5 +236,29 @@ func TestNewRelayBadOptions(t *testing.T) {
 		if _, err := NewRelay(o); err == nil {
 			t.Errorf("NewRelay(%+v) accepted", o)
 		}
+	}
+}
+
+func TestRelayDefaultsAndIdleTimeout(t *testing.T) {
+	zone := smtptest.NewZone(t)
+	r, err := NewRelay(RelayOptions{
+		Domains: []string{"bob.shoal"}, Mailboxes: smtptest.NewMailboxes(map[string]string{"bob": "pw"}), Resolver: zone.Resolver(),
+		Limits: Limits{ReadTimeout: 200 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, r)
+	c := dial(t, addr)
+	ehlo := c.expect("EHLO alice.shoal", 250, "Hello")
+	if !strings.Contains(ehlo, "SIZE 26214400") || !strings.Contains(ehlo, "LIMITS RCPTMAX=100") {
+		t.Fatalf("default limits not 25 MiB and 100 recipients:\n%s", ehlo)
+	}
+	// An idle client is told 421 and dropped after the read timeout.
+	if code, msg := c.read(); code != 421 {
+		t.Fatalf("after the idle timeout: %d %s, want 421", code, msg)
+	}
+	if _, _, err := c.tp.ReadResponse(0); err == nil {
+		t.Fatal("the connection stays open after the idle timeout")
 	}
 }
