@@ -355,3 +355,46 @@ func TestServeOnce(t *testing.T) {
 		t.Fatal("a second Serve ran")
 	}
 }
+
+func TestDeferralsFollowTheBackoffSchedule(t *testing.T) {
+	alice, bob, _ := threeNodes(t)
+	bob.stopRelay()
+	alice.submit("alice", []string{"bob@bob.shoal"}, "schedule")
+	smtptest.Eventually(t, wait, func() bool { return alice.events.count(EventDeferred, "bob@bob.shoal") >= 6 }, "too few retries")
+	alice.events.mu.Lock()
+	defer alice.events.mu.Unlock()
+	n := 0
+	for _, ev := range alice.events.all {
+		if ev.Kind != EventDeferred {
+			continue
+		}
+		n++
+		if ev.Attempts != n {
+			t.Errorf("deferral %d reports attempt %d", n, ev.Attempts)
+		}
+		if got, want := ev.NextAttempt.Sub(ev.Time), alice.q.backoff(n); got != want {
+			t.Errorf("after attempt %d the next is in %v, want %v", n, got, want)
+		}
+	}
+	if alice.q.backoff(6) != alice.q.opts.MaxBackoff || alice.q.backoff(1) != alice.q.opts.MinBackoff {
+		t.Errorf("backoff runs from %v to %v", alice.q.backoff(1), alice.q.backoff(6))
+	}
+}
+
+func TestManyMessagesEachDeliveredOnce(t *testing.T) {
+	alice, bob, carol := threeNodes(t)
+	const n = 20
+	for i := range n {
+		alice.submit("alice", []string{"bob@bob.shoal", "carol@carol.shoal"}, "many-"+itoa(i))
+	}
+	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue did not drain")
+	for i := range n {
+		s := "many-" + itoa(i)
+		if b, c := bob.received("bob", s), carol.received("carol", s); b != 1 || c != 1 {
+			t.Errorf("%s: bob got %d, carol %d; want 1 each", s, b, c)
+		}
+	}
+	if got := len(bob.boxes.Inbox("bob")); got != n {
+		t.Errorf("bob has %d messages, want %d", got, n)
+	}
+}
