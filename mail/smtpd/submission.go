@@ -145,6 +145,9 @@ func (ss *submitSession) login(identity, user, password string) error {
 		return nil
 	}
 	s.mu.Lock()
+	if len(s.failures) >= maxTrackedAddresses {
+		clear(s.failures) // bounded memory; the pauses start over
+	}
 	s.failures[ip]++
 	n := s.failures[ip]
 	s.mu.Unlock()
@@ -165,6 +168,9 @@ func remoteIP(c *smtp.Conn) string {
 	}
 	return c.Conn().RemoteAddr().String()
 }
+
+// maxTrackedAddresses bounds the failed-login table.
+const maxTrackedAddresses = 4096
 
 var errAuthFirst = smtpErr(530, 5, 7, 0, "authentication required: AUTH first")
 

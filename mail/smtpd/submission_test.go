@@ -290,3 +290,45 @@ func TestNewSubmissionBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestCurl submits with curl's SMTP client: STARTTLS required, AUTH, and a
+// refused recipient making curl fail.
+func TestCurl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl is not installed")
+	}
+	f := newSubmitFixture(t, func(o *SubmissionOptions) { o.InsecureAuth = false })
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	msg := filepath.Join(dir, "msg.eml")
+	if err := os.WriteFile(ca, smtptest.CertPEM(f.serverTLS), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(msg, message("alice@alice.shoal", "ann@alice.shoal", "curl"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(f.addr)
+	run := func(user, rcpt string) ([]byte, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return exec.CommandContext(ctx, curl, "-sS", "--ssl-reqd", "--cacert", ca,
+			"--resolve", "alice.shoal:"+port+":127.0.0.1", "smtp://alice.shoal:"+port,
+			"--user", user, "--mail-from", "alice@alice.shoal", "--mail-rcpt", rcpt, "-T", msg).CombinedOutput()
+	}
+	if out, err := run("alice:s3cret", "ann@alice.shoal"); err != nil {
+		t.Fatalf("curl: %v\n%s", err, out)
+	}
+	if in := f.boxes.Inbox("ann"); len(in) != 1 || !bytes.Contains(in[0], []byte("Subject: curl")) {
+		t.Fatalf("ann's INBOX after curl: %d messages", len(in))
+	}
+	if out, err := run("alice:wrong", "ann@alice.shoal"); err == nil {
+		t.Fatalf("curl with a wrong password succeeded:\n%s", out)
+	}
+	if out, err := run("alice:s3cret", "nobody@alice.shoal"); err == nil || !bytes.Contains(out, []byte("550")) {
+		t.Fatalf("curl to an unknown user: %v\n%s", err, out)
+	}
+	if n := len(f.boxes.Inbox("ann")); n != 1 {
+		t.Fatalf("ann has %d messages after the failed runs, want 1", n)
+	}
+}
