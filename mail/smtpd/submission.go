@@ -232,7 +232,7 @@ func (ss *submitSession) Data(r io.Reader) error {
 	if ss.user == "" {
 		return errAuthFirst
 	}
-	raw, err = ss.complete(raw)
+	raw, err = ss.complete(crlf(raw))
 	if err != nil {
 		return err
 	}
@@ -339,4 +339,20 @@ func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err er
 		return nil, true, l.validate(l.user, string(response))
 	}
 	return nil, true, errors.New("smtpd: LOGIN: unexpected response")
+}
+
+// crlf turns bare LF line ends into CRLF, as RFC 5322 wants them, before the
+// message is signed: a hop that repairs them later would break the signature.
+func crlf(raw []byte) []byte {
+	if !bytes.Contains(bytes.ReplaceAll(raw, []byte("\r\n"), nil), []byte("\n")) {
+		return raw
+	}
+	out := make([]byte, 0, len(raw)+len(raw)/32)
+	for i, c := range raw {
+		if c == '\n' && (i == 0 || raw[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	return out
 }

@@ -332,3 +332,16 @@ func TestCurl(t *testing.T) {
 		t.Fatalf("ann has %d messages after the failed runs, want 1", n)
 	}
 }
+
+func TestCRLF(t *testing.T) {
+	for in, want := range map[string]string{
+		"a\r\nb\r\n": "a\r\nb\r\n",
+		"a\nb\n":     "a\r\nb\r\n",
+		"a\r\nb\nc":  "a\r\nb\r\nc",
+		"\n":         "\r\n",
+	} {
+		if got := string(crlf([]byte(in))); got != want {
+			t.Errorf("crlf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
