@@ -98,10 +98,8 @@ func newService(be smtp.Backend, host string, lim Limits, log *slog.Logger) *ser
 	return &service{srv: srv, log: log, ctx: ctx, cancel: cancel}
 }
 
-// Serve answers connections on ln until ctx is cancelled or Close is
-// called; then it returns nil.
-func (s *service) Serve(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() { s.Close() })
+func (s *service) serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { s.close() })
 	defer stop()
 	err := s.srv.Serve(ln)
 	if errors.Is(err, smtp.ErrServerClosed) || s.ctx.Err() != nil {
@@ -110,8 +108,7 @@ func (s *service) Serve(ctx context.Context, ln net.Listener) error {
 	return fmt.Errorf("smtpd: serve: %w", err)
 }
 
-// Close stops the server and drops its connections. It is idempotent.
-func (s *service) Close() error {
+func (s *service) close() error {
 	var err error
 	s.once.Do(func() {
 		s.cancel()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -65,6 +66,13 @@ func NewRelay(opts RelayOptions) (*Relay, error) {
 	r.service = newService(smtp.BackendFunc(r.newSession), opts.Domains[0], opts.Limits, opts.Logger)
 	return r, nil
 }
+
+// Serve answers connections on ln until ctx is cancelled or Close is
+// called; then it returns nil. ln is closed on return.
+func (r *Relay) Serve(ctx context.Context, ln net.Listener) error { return r.serve(ctx, ln) }
+
+// Close stops the server and drops its connections. It is idempotent.
+func (r *Relay) Close() error { return r.close() }
 
 func (r *Relay) newSession(c *smtp.Conn) (smtp.Session, error) {
 	return &relaySession{r: r, c: c}, nil

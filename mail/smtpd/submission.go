@@ -92,6 +92,13 @@ func NewSubmission(opts SubmissionOptions) (*Submission, error) {
 	return s, nil
 }
 
+// Serve answers connections on ln until ctx is cancelled or Close is
+// called; then it returns nil. ln is closed on return.
+func (s *Submission) Serve(ctx context.Context, ln net.Listener) error { return s.serve(ctx, ln) }
+
+// Close stops the server and drops its connections. It is idempotent.
+func (s *Submission) Close() error { return s.close() }
+
 func (s *Submission) newSession(c *smtp.Conn) (smtp.Session, error) {
 	return &submitSession{s: s, c: c}, nil
 }
