@@ -1,4 +1,4 @@
-package queue
+package queue_test
 
 import (
 	"bufio"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/shoal-p2p/shoal/mail/dkim"
 	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/queue"
 	"github.com/shoal-p2p/shoal/mail/smtpd"
 	"github.com/shoal-p2p/shoal/storage"
 )
@@ -39,7 +40,7 @@ func crashChild() {
 		fail(err)
 	}
 	boxes := smtptest.NewMailboxes(map[string]string{"alice": "alice-pw"})
-	q, err := Open(db, Options{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: boxes})
+	q, err := queue.Open(db, queue.Options{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: boxes})
 	if err != nil {
 		fail(err)
 	}
@@ -105,7 +106,7 @@ func TestQueuedMailSurvivesKill(t *testing.T) {
 		return err == nil
 	}, "database does not open after the kill: %v", err)
 	defer db.Close()
-	q, err := Open(db, Options{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil)})
+	q, err := queue.Open(db, queue.Options{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestQueuedMailSurvivesKill(t *testing.T) {
 		t.Fatalf("%d messages survived the kill, want %d", len(ms), n)
 	}
 	for i, m := range ms {
-		raw, err := q.body(m.ID)
+		raw, err := q.Body(m.ID)
 		if err != nil || m.Recipients[0].Address != "bob@bob.shoal" || !bytes.Contains(raw, []byte(fmt.Sprintf("Subject: durable %d", i))) {
 			t.Fatalf("message %d after the kill: %+v, %v", i, m, err)
 		}

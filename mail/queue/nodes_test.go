@@ -1,4 +1,4 @@
-package queue
+package queue_test
 
 import (
 	"bytes"
@@ -22,6 +22,7 @@ import (
 
 	"github.com/shoal-p2p/shoal/mail/dkim"
 	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/queue"
 	"github.com/shoal-p2p/shoal/mail/smtpd"
 	"github.com/shoal-p2p/shoal/storage"
 )
@@ -42,16 +43,16 @@ func (c *clock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 // events records what a queue reports.
 type events struct {
 	mu  sync.Mutex
-	all []Event
+	all []queue.Event
 }
 
-func (e *events) add(ev Event) {
+func (e *events) add(ev queue.Event) {
 	e.mu.Lock()
 	e.all = append(e.all, ev)
 	e.mu.Unlock()
 }
 
-func (e *events) find(kind EventKind, rcpt string) (Event, bool) {
+func (e *events) find(kind queue.EventKind, rcpt string) (queue.Event, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, ev := range e.all {
@@ -59,10 +60,10 @@ func (e *events) find(kind EventKind, rcpt string) (Event, bool) {
 			return ev, true
 		}
 	}
-	return Event{}, false
+	return queue.Event{}, false
 }
 
-func (e *events) count(kind EventKind, rcpt string) int {
+func (e *events) count(kind queue.EventKind, rcpt string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := 0
@@ -87,7 +88,7 @@ type testNode struct {
 	dbPath string
 
 	db         *storage.DB
-	q          *Queue
+	q          *queue.Queue
 	stopQueue  func()
 	relayAddr  string
 	stopRelay  func()
@@ -162,7 +163,7 @@ func (n *testNode) openQueue() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := Open(db, Options{
+	q, err := queue.Open(db, queue.Options{
 		Domain:       n.name,
 		Resolver:     n.zone.NetipResolver(),
 		Mailboxes:    n.boxes,
@@ -269,7 +270,7 @@ func (n *testNode) received(user, subject string) int {
 	return c
 }
 
-func (n *testNode) queued(t *testing.T) []Message {
+func (n *testNode) queued(t *testing.T) []queue.Message {
 	t.Helper()
 	ms, err := n.q.List(context.Background())
 	if err != nil {

@@ -1,4 +1,4 @@
-package queue
+package queue_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	moxdsn "github.com/mjl-/mox/dsn"
 
 	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/queue"
 	"github.com/shoal-p2p/shoal/storage"
 )
 
@@ -39,12 +40,12 @@ func TestSubmitToTwoNodes(t *testing.T) {
 		}
 	}
 	for _, r := range []string{"bob@bob.shoal", "carol@carol.shoal"} {
-		ev := waitEvent(t, alice, EventDelivered, r)
+		ev := waitEvent(t, alice, queue.EventDelivered, r)
 		if ev.Host != r[strings.IndexByte(r, '@')+1:] || ev.Time.IsZero() {
 			t.Errorf("delivered event %+v: want the host and a time", ev)
 		}
-		if alice.events.count(EventQueued, r) != 1 {
-			t.Errorf("%s queued %d times", r, alice.events.count(EventQueued, r))
+		if alice.events.count(queue.EventQueued, r) != 1 {
+			t.Errorf("%s queued %d times", r, alice.events.count(queue.EventQueued, r))
 		}
 	}
 	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "the delivered message stays in the queue")
@@ -61,28 +62,28 @@ func TestDeferredWhileDownThenDelivered(t *testing.T) {
 	alice, bob, _ := threeNodes(t)
 	bob.stopRelay()
 	alice.submit("alice", []string{"bob@bob.shoal"}, "later")
-	ev := waitEvent(t, alice, EventDeferred, "bob@bob.shoal")
+	ev := waitEvent(t, alice, queue.EventDeferred, "bob@bob.shoal")
 	if !strings.Contains(ev.Reason, "connect to bob.shoal") || ev.NextAttempt.IsZero() {
 		t.Fatalf("deferred event %+v: want the connection error and a next attempt", ev)
 	}
 	ms := alice.queued(t)
-	if len(ms) != 1 || ms[0].Recipients[0].State != Pending || !strings.Contains(ms[0].Recipients[0].LastReason, "connect to bob.shoal") || ms[0].Recipients[0].Attempts < 1 {
+	if len(ms) != 1 || ms[0].Recipients[0].State != queue.Pending || !strings.Contains(ms[0].Recipients[0].LastReason, "connect to bob.shoal") || ms[0].Recipients[0].Attempts < 1 {
 		t.Fatalf("queue %+v: want bob pending with the reason kept", ms)
 	}
 	// Deferred a few times with a growing delay, then bob comes back.
-	smtptest.Eventually(t, wait, func() bool { return alice.events.count(EventDeferred, "bob@bob.shoal") >= 3 }, "no retries while bob is down")
+	smtptest.Eventually(t, wait, func() bool { return alice.events.count(queue.EventDeferred, "bob@bob.shoal") >= 3 }, "no retries while bob is down")
 	bob.startRelay()
 	smtptest.Eventually(t, wait, func() bool { return bob.received("bob", "later") == 1 }, "bob did not get the message after coming back")
-	waitEvent(t, alice, EventDelivered, "bob@bob.shoal")
+	waitEvent(t, alice, queue.EventDelivered, "bob@bob.shoal")
 	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty after delivery")
-	if bob.received("bob", "later") != 1 || alice.events.count(EventDelivered, "bob@bob.shoal") != 1 {
+	if bob.received("bob", "later") != 1 || alice.events.count(queue.EventDelivered, "bob@bob.shoal") != 1 {
 		t.Fatal("delivered more than once")
 	}
 }
 
-func waitEvent(t *testing.T, n *testNode, kind EventKind, rcpt string) Event {
+func waitEvent(t *testing.T, n *testNode, kind queue.EventKind, rcpt string) queue.Event {
 	t.Helper()
-	var ev Event
+	var ev queue.Event
 	smtptest.Eventually(t, wait, func() bool {
 		var ok bool
 		ev, ok = n.events.find(kind, rcpt)
@@ -95,9 +96,9 @@ func TestBounceAfterLifetime(t *testing.T) {
 	alice, bob, _ := threeNodes(t)
 	bob.stopRelay()
 	alice.submit("alice", []string{"bob@bob.shoal"}, "stale")
-	waitEvent(t, alice, EventDeferred, "bob@bob.shoal")
-	alice.clock.Advance(DefaultLifetime + time.Hour)
-	ev := waitEvent(t, alice, EventBounced, "bob@bob.shoal")
+	waitEvent(t, alice, queue.EventDeferred, "bob@bob.shoal")
+	alice.clock.Advance(queue.DefaultLifetime + time.Hour)
+	ev := waitEvent(t, alice, queue.EventBounced, "bob@bob.shoal")
 	if !strings.Contains(ev.Reason, "gave up after") || !strings.Contains(ev.Reason, "connect to bob.shoal") {
 		t.Fatalf("bounced event reason %q", ev.Reason)
 	}
@@ -131,7 +132,7 @@ func TestBounceAfterLifetime(t *testing.T) {
 		t.Fatalf("parsed bounce: %+v", parsed.Recipients)
 	}
 	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "bounced message stays in the queue")
-	if n := alice.events.count(EventBounced, "bob@bob.shoal"); n != 1 {
+	if n := alice.events.count(queue.EventBounced, "bob@bob.shoal"); n != 1 {
 		t.Fatalf("%d bounced events", n)
 	}
 	bounces := 0
@@ -150,11 +151,11 @@ func TestPermanentFailureBouncesAtOnce(t *testing.T) {
 	// The submission server lets any member address through; bob's relay
 	// refuses the unknown user with 550 5.1.1.
 	alice.submit("alice", []string{"nobody@bob.shoal", "bob@bob.shoal"}, "half")
-	ev := waitEvent(t, alice, EventBounced, "nobody@bob.shoal")
+	ev := waitEvent(t, alice, queue.EventBounced, "nobody@bob.shoal")
 	if !strings.Contains(ev.Reason, "550 5.1.1") {
 		t.Fatalf("bounce reason %q: want bob's 550 5.1.1", ev.Reason)
 	}
-	waitEvent(t, alice, EventDelivered, "bob@bob.shoal")
+	waitEvent(t, alice, queue.EventDelivered, "bob@bob.shoal")
 	smtptest.Eventually(t, wait, func() bool {
 		for _, m := range alice.boxes.Inbox("alice") {
 			if bytes.Contains(m, []byte("Final-Recipient: rfc822;nobody@bob.shoal")) && bytes.Contains(m, []byte("Status: 5.1.1")) {
@@ -172,7 +173,7 @@ func TestRestartResumesDelivery(t *testing.T) {
 	alice, bob, _ := threeNodes(t)
 	bob.stopRelay()
 	alice.submit("alice", []string{"bob@bob.shoal"}, "persist")
-	waitEvent(t, alice, EventDeferred, "bob@bob.shoal")
+	waitEvent(t, alice, queue.EventDeferred, "bob@bob.shoal")
 	alice.closeQueue() // the bbolt file is closed here
 	bob.startRelay()
 	alice.openQueue()
@@ -213,10 +214,10 @@ func TestRetryNowDropAndBadInput(t *testing.T) {
 	if len(alice.queued(t)) != 0 {
 		t.Fatal("bad input was queued")
 	}
-	if err := q.RetryNow(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+	if err := q.RetryNow(ctx, "nope"); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("RetryNow of an unknown id: %v", err)
 	}
-	if err := q.Drop(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+	if err := q.Drop(ctx, "nope"); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("Drop of an unknown id: %v", err)
 	}
 
@@ -228,21 +229,21 @@ func TestRetryNowDropAndBadInput(t *testing.T) {
 	if err != nil || len(m.Recipients) != 1 {
 		t.Fatalf("Get = %+v, %v: want one recipient (the same address twice)", m, err)
 	}
-	waitEvent(t, alice, EventDeferred, "bob@bob.shoal")
-	before := alice.events.count(EventDeferred, "bob@bob.shoal")
+	waitEvent(t, alice, queue.EventDeferred, "bob@bob.shoal")
+	before := alice.events.count(queue.EventDeferred, "bob@bob.shoal")
 	if err := q.RetryNow(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	smtptest.Eventually(t, wait, func() bool { return alice.events.count(EventDeferred, "bob@bob.shoal") > before }, "RetryNow did not cause an attempt")
+	smtptest.Eventually(t, wait, func() bool { return alice.events.count(queue.EventDeferred, "bob@bob.shoal") > before }, "RetryNow did not cause an attempt")
 	if err := q.Drop(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, alice, EventDropped, "bob@bob.shoal")
-	if _, err := q.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+	waitEvent(t, alice, queue.EventDropped, "bob@bob.shoal")
+	if _, err := q.Get(ctx, id); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("Get after Drop: %v", err)
 	}
 	bob.startRelay()
-	if err := q.RetryNow(ctx, id); !errors.Is(err, ErrNotFound) {
+	if err := q.RetryNow(ctx, id); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("RetryNow after Drop: %v", err)
 	}
 	if len(alice.boxes.Inbox("alice")) != 0 {
@@ -262,7 +263,7 @@ func TestRelayRefusesSpoofAndRelayThroughQueue(t *testing.T) {
 	if _, err := carol.q.Enqueue(ctx, "alice@alice.shoal", []string{"bob@bob.shoal"}, spoof); err != nil {
 		t.Fatal(err)
 	}
-	ev := waitEvent(t, carol, EventBounced, "bob@bob.shoal")
+	ev := waitEvent(t, carol, queue.EventBounced, "bob@bob.shoal")
 	if !strings.Contains(ev.Reason, "550 5.7.20") {
 		t.Fatalf("spoof bounce reason %q, want 550 5.7.20", ev.Reason)
 	}
@@ -290,9 +291,9 @@ func TestRelayRefusesSpoofAndRelayThroughQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	res, _ := carol.q.transact(ctx, conn, "bob.shoal", nil, "carol@carol.shoal", []string{"alice@alice.shoal"}, []byte("Subject: x\r\n\r\nx\r\n"))
-	if o := res["alice@alice.shoal"]; !o.permanent || !strings.Contains(o.reason, "550 5.7.1") || !strings.Contains(o.reason, "relaying denied") {
-		t.Fatalf("relay through bob: %+v, want 550 5.7.1 relaying denied", o)
+	perm, reason := carol.q.Transact(ctx, conn, "bob.shoal", "carol@carol.shoal", "alice@alice.shoal", []byte("Subject: x\r\n\r\nx\r\n"))
+	if !perm || !strings.Contains(reason, "550 5.7.1") || !strings.Contains(reason, "relaying denied") {
+		t.Fatalf("relay through bob: %v %q, want 550 5.7.1 relaying denied", perm, reason)
 	}
 	smtptest.Eventually(t, wait, func() bool { return alice.received("alice", "via") == 1 }, "bob's own message for alice was not delivered")
 }
@@ -311,23 +312,23 @@ func TestBackoffSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	q, err := Open(db, Options{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil)})
+	q, err := queue.Open(db, queue.Options{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []time.Duration{300, 600, 1200, 2400, 4000, 4000}
 	for i, w := range want {
-		if got := q.backoff(i + 1); got != w*time.Second {
+		if got := q.Backoff(i + 1); got != w*time.Second {
 			t.Errorf("backoff after attempt %d = %v, want %v", i+1, got, w*time.Second)
 		}
 	}
-	for _, o := range []Options{
+	for _, o := range []queue.Options{
 		{Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil)},
 		{Domain: "alice.shoal", Mailboxes: smtptest.NewMailboxes(nil)},
 		{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}},
-		{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil), SmartHost: &SmartHost{Host: "smtp.example.com"}},
+		{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil), SmartHost: &queue.SmartHost{Host: "smtp.example.com"}},
 	} {
-		if _, err := Open(db, o); err == nil {
+		if _, err := queue.Open(db, o); err == nil {
 			t.Errorf("Open(%+v) accepted", o)
 		}
 	}
@@ -337,7 +338,7 @@ func TestBounceWaitsForTheSendersMailbox(t *testing.T) {
 	alice, _, _ := threeNodes(t)
 	alice.boxes.Fail(errors.New("disk full"))
 	alice.submit("alice", []string{"nobody@bob.shoal"}, "lost")
-	waitEvent(t, alice, EventBounced, "nobody@bob.shoal")
+	waitEvent(t, alice, queue.EventBounced, "nobody@bob.shoal")
 	if len(alice.queued(t)) != 1 {
 		t.Fatal("the message left the queue before its bounce was delivered")
 	}
@@ -360,24 +361,24 @@ func TestDeferralsFollowTheBackoffSchedule(t *testing.T) {
 	alice, bob, _ := threeNodes(t)
 	bob.stopRelay()
 	alice.submit("alice", []string{"bob@bob.shoal"}, "schedule")
-	smtptest.Eventually(t, wait, func() bool { return alice.events.count(EventDeferred, "bob@bob.shoal") >= 6 }, "too few retries")
+	smtptest.Eventually(t, wait, func() bool { return alice.events.count(queue.EventDeferred, "bob@bob.shoal") >= 6 }, "too few retries")
 	alice.events.mu.Lock()
 	defer alice.events.mu.Unlock()
 	n := 0
 	for _, ev := range alice.events.all {
-		if ev.Kind != EventDeferred {
+		if ev.Kind != queue.EventDeferred {
 			continue
 		}
 		n++
 		if ev.Attempts != n {
 			t.Errorf("deferral %d reports attempt %d", n, ev.Attempts)
 		}
-		if got, want := ev.NextAttempt.Sub(ev.Time), alice.q.backoff(n); got != want {
+		if got, want := ev.NextAttempt.Sub(ev.Time), alice.q.Backoff(n); got != want {
 			t.Errorf("after attempt %d the next is in %v, want %v", n, got, want)
 		}
 	}
-	if alice.q.backoff(6) != alice.q.opts.MaxBackoff || alice.q.backoff(1) != alice.q.opts.MinBackoff {
-		t.Errorf("backoff runs from %v to %v", alice.q.backoff(1), alice.q.backoff(6))
+	if alice.q.Backoff(6) != alice.q.Backoff(100) || alice.q.Backoff(1) != alice.q.Backoff(1) {
+		t.Errorf("backoff runs from %v to %v", alice.q.Backoff(1), alice.q.Backoff(6))
 	}
 }
 

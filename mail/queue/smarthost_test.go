@@ -1,4 +1,4 @@
-package queue
+package queue_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/queue"
 	"github.com/shoal-p2p/shoal/storage"
 )
 
@@ -94,9 +95,9 @@ func TestSmartHostForOutsideDomains(t *testing.T) {
 	defer db.Close()
 	ev := &events{}
 	boxes := smtptest.NewMailboxes(map[string]string{"alice": "pw"})
-	q, err := Open(db, Options{
+	q, err := queue.Open(db, queue.Options{
 		Domain: "alice.shoal", Resolver: zone.NetipResolver(), Mailboxes: boxes, Scale: 1e-5, OnEvent: ev.add,
-		SmartHost: &SmartHost{Host: "smart.example", Port: p, User: "relayuser", Password: "relaypass", TLSConfig: clientTLS},
+		SmartHost: &queue.SmartHost{Host: "smart.example", Port: p, User: "relayuser", Password: "relaypass", TLSConfig: clientTLS},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,10 +110,10 @@ func TestSmartHostForOutsideDomains(t *testing.T) {
 	if _, err := q.Enqueue(ctx, "alice@alice.shoal", []string{"eve@example.com"}, []byte("From: alice@alice.shoal\r\nSubject: out\r\n\r\nhi\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	var got Event
+	var got queue.Event
 	smtptest.Eventually(t, wait, func() bool {
 		var ok bool
-		got, ok = ev.find(EventDelivered, "eve@example.com")
+		got, ok = ev.find(queue.EventDelivered, "eve@example.com")
 		return ok
 	}, "not delivered through the smart host")
 	h.mu.Lock()
@@ -131,7 +132,7 @@ func TestOutsideDomainWithoutSmartHostBounces(t *testing.T) {
 	defer db.Close()
 	ev := &events{}
 	boxes := smtptest.NewMailboxes(map[string]string{"alice": "pw"})
-	q, err := Open(db, Options{Domain: "alice.shoal", Resolver: zone.NetipResolver(), Mailboxes: boxes, OnEvent: ev.add})
+	q, err := queue.Open(db, queue.Options{Domain: "alice.shoal", Resolver: zone.NetipResolver(), Mailboxes: boxes, OnEvent: ev.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestOutsideDomainWithoutSmartHostBounces(t *testing.T) {
 		t.Fatal(err)
 	}
 	smtptest.Eventually(t, wait, func() bool { return len(boxes.Inbox("alice")) == 1 }, "no bounce for an outside domain")
-	if e, _ := ev.find(EventBounced, "eve@example.com"); e.Reason == "" {
+	if e, _ := ev.find(queue.EventBounced, "eve@example.com"); e.Reason == "" {
 		t.Fatalf("bounce event %+v", e)
 	}
 }
