@@ -10,30 +10,31 @@ import (
 	moxsmtp "github.com/mjl-/mox/smtp"
 )
 
-// bounce composes an RFC 3464 delivery status notification for the failed
-// recipients of m and files it in the sender's INBOX. Only the node's own
-// users send through the queue, so the sender is always local.
-func (q *Queue) bounce(ctx context.Context, m Message, failed []Recipient) error {
+// report composes an RFC 3464 delivery status notification about rcpts of
+// m (bounced ones, and delivered ones that asked NOTIFY=SUCCESS) and files
+// it in the sender's INBOX. Only the node's own users send through the
+// queue, so the sender is always local.
+func (q *Queue) report(ctx context.Context, m Message, rcpts []Recipient) error {
 	local, domain, err := splitAddress(m.From)
 	if err != nil {
 		return err
 	}
 	if domain != q.opts.Domain {
-		q.log.Warn("queue: bounce for a sender of another domain not sent", "id", m.ID, "from", m.From)
+		q.log.Warn("queue: report for a sender of another domain not sent", "id", m.ID, "from", m.From)
 		return nil
 	}
-	raw, err := q.composeDSN(m, failed)
+	raw, err := q.composeDSN(m, rcpts)
 	if err != nil {
 		return fmt.Errorf("compose: %w", err)
 	}
 	if _, err := q.opts.Mailboxes.Deliver(ctx, local, raw); err != nil {
 		return fmt.Errorf("deliver to %s: %w", local, err)
 	}
-	q.log.Info("queue: bounce sent", "id", m.ID, "to", m.From, "rcpts", len(failed))
+	q.log.Info("queue: report sent", "id", m.ID, "to", m.From, "rcpts", len(rcpts))
 	return nil
 }
 
-func (q *Queue) composeDSN(m Message, failed []Recipient) ([]byte, error) {
+func (q *Queue) composeDSN(m Message, rcpts []Recipient) ([]byte, error) {
 	postmaster, err := moxsmtp.ParseAddress("postmaster@" + q.opts.Domain)
 	if err != nil {
 		return nil, err
@@ -42,42 +43,72 @@ func (q *Queue) composeDSN(m Message, failed []Recipient) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var text strings.Builder
-	fmt.Fprintf(&text, "Your message could not be delivered to %d recipient(s).\n\n", len(failed))
 	d := dsn.Message{
-		From:         postmaster.Path(),
-		To:           to.Path(),
-		Subject:      "Undelivered mail returned to sender",
-		MessageID:    fmt.Sprintf("%s.bounce@%s", m.ID, q.opts.Domain),
-		References:   m.MessageID,
-		ReportingMTA: q.opts.Domain,
-		ArrivalDate:  m.Queued,
+		From:               postmaster.Path(),
+		To:                 to.Path(),
+		Subject:            "Delivery report: delivered",
+		MessageID:          fmt.Sprintf("%s.report.%s@%s", m.ID, newID(q.opts.Now()), q.opts.Domain),
+		References:         m.MessageID,
+		OriginalEnvelopeID: m.EnvID,
+		ReportingMTA:       q.opts.Domain,
+		ArrivalDate:        m.Queued,
 	}
-	for _, r := range failed {
-		fmt.Fprintf(&text, "<%s>: %s\n", r.Address, r.LastReason)
+	var failed, delivered strings.Builder
+	for _, r := range rcpts {
 		addr, err := moxsmtp.ParseAddress(r.Address)
 		if err != nil {
 			return nil, err
 		}
-		status := r.LastStatus
-		if status == "" || status[0] != '5' {
-			status = "5" + strings.TrimLeft(status, "0123456789")
-			if status == "5" {
-				status = "5.0.0"
+		dr := dsn.Recipient{
+			FinalRecipient:  addr.Path(),
+			RemoteMTA:       dsn.NameIP{Name: r.Host},
+			LastAttemptDate: r.LastAttempt,
+		}
+		if r.ORCPT != "" {
+			if o, err := moxsmtp.ParseAddress(r.ORCPT); err == nil {
+				dr.OriginalRecipient = o.Path()
 			}
 		}
-		d.Recipients = append(d.Recipients, dsn.Recipient{
-			FinalRecipient:     addr.Path(),
-			Action:             dsn.Failed,
-			Status:             status,
-			RemoteMTA:          dsn.NameIP{Name: r.Host},
-			DiagnosticCodeSMTP: r.LastReason,
-			LastAttemptDate:    r.LastAttempt,
-		})
+		if r.State == Bounced {
+			d.Subject = "Undelivered mail returned to sender"
+			fmt.Fprintf(&failed, "<%s>: %s\n", r.Address, r.LastReason)
+			dr.Action = dsn.Failed
+			dr.Status = permanentStatus(r.LastStatus)
+			dr.DiagnosticCodeSMTP = r.LastReason
+		} else {
+			dr.Status = "2.0.0"
+			if r.Host == q.opts.Domain {
+				fmt.Fprintf(&delivered, "<%s>: delivered to the mailbox\n", r.Address)
+				dr.Action = dsn.Delivered
+			} else {
+				// The receiving node sends no reports of its own.
+				fmt.Fprintf(&delivered, "<%s>: handed to %s, which sends no further reports\n", r.Address, r.Host)
+				dr.Action = dsn.Relayed
+			}
+		}
+		d.Recipients = append(d.Recipients, dr)
+	}
+	var text strings.Builder
+	if failed.Len() > 0 {
+		text.WriteString("Your message could not be delivered to these recipients:\n\n" + failed.String() + "\n")
+	}
+	if delivered.Len() > 0 {
+		text.WriteString("Your message was delivered to these recipients:\n\n" + delivered.String())
 	}
 	d.TextBody = text.String()
 	if raw, err := q.body(m.ID); err == nil {
 		d.Original = raw // Compose includes only its header
 	}
 	return d.Compose(mlog.New("queue", q.log), false)
+}
+
+// permanentStatus makes a failure's status code a 5.x.x one.
+func permanentStatus(status string) string {
+	if strings.HasPrefix(status, "5.") {
+		return status
+	}
+	if _, rest, ok := strings.Cut(status, "."); ok {
+		return "5." + rest
+	}
+	return "5.0.0"
 }

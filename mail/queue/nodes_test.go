@@ -202,8 +202,8 @@ func (n *testNode) closeQueue() {
 func (n *testNode) startSubmission() {
 	t := n.t
 	s, err := smtpd.NewSubmission(smtpd.SubmissionOptions{
-		Domain: n.name, Mailboxes: n.boxes, Outbox: outboxFunc(func(ctx context.Context, from string, rcpts []string, raw []byte) (string, error) {
-			return n.q.Enqueue(ctx, from, rcpts, raw) // n.q changes across restarts
+		Domain: n.name, Mailboxes: n.boxes, Outbox: outboxFunc(func(ctx context.Context, env queue.Envelope, raw []byte) (string, error) {
+			return n.q.EnqueueEnvelope(ctx, env, raw) // n.q changes across restarts
 		}),
 		Signer: n.signer, InsecureAuth: true,
 	})
@@ -224,10 +224,10 @@ func (n *testNode) startSubmission() {
 	})
 }
 
-type outboxFunc func(ctx context.Context, from string, rcpts []string, raw []byte) (string, error)
+type outboxFunc func(ctx context.Context, env queue.Envelope, raw []byte) (string, error)
 
-func (f outboxFunc) Enqueue(ctx context.Context, from string, rcpts []string, raw []byte) (string, error) {
-	return f(ctx, from, rcpts, raw)
+func (f outboxFunc) EnqueueEnvelope(ctx context.Context, env queue.Envelope, raw []byte) (string, error) {
+	return f(ctx, env, raw)
 }
 
 // submit sends a message as user through the node's submission server.

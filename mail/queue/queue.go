@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/mail"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,17 +120,36 @@ type Recipient struct {
 	LastStatus  string    `json:"last_status,omitempty"` // its enhanced status code, 4.4.1 and the like
 	Host        string    `json:"host,omitempty"`        // the host of the last attempt
 	DeliveredAt time.Time `json:"delivered_at,omitzero"`
-	Notified    bool      `json:"notified,omitempty"` // a bounce went to the sender
+	Notify      []string  `json:"notify,omitempty"`
+	ORCPT       string    `json:"orcpt,omitempty"`
+	Notified    bool      `json:"notified,omitempty"` // the report owed to the sender went out
 }
 
 // Message is a queued message without its body.
 type Message struct {
 	ID         string      `json:"id"`
 	From       string      `json:"from"` // "" for the null sender
+	EnvID      string      `json:"envid,omitempty"`
 	Queued     time.Time   `json:"queued"`
 	Size       int         `json:"size"`
 	MessageID  string      `json:"message_id,omitempty"` // of the message itself, for the bounce's References
 	Recipients []Recipient `json:"recipients"`
+}
+
+// Envelope is a message's SMTP envelope with the DSN parameters of RFC 3461.
+type Envelope struct {
+	From       string // "" for the null sender: no reports at all
+	EnvID      string // ENVID, given back in reports
+	Recipients []EnvelopeRecipient
+}
+
+// EnvelopeRecipient is one RCPT TO and its DSN parameters.
+type EnvelopeRecipient struct {
+	Address string
+	// Notify is NOTIFY: "NEVER", or any of "SUCCESS", "FAILURE", "DELAY".
+	// None means FAILURE. The queue sends no DELAY reports.
+	Notify []string
+	ORCPT  string // the original recipient address, given back in reports
 }
 
 // EventKind says what happened to a recipient.
@@ -285,9 +305,20 @@ func splitAddress(addr string) (local, domain string, err error) {
 // envelope sender ("" for none: no bounce will be sent). The message is
 // durable when Enqueue returns.
 func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, raw []byte) (string, error) {
+	env := Envelope{From: from}
+	for _, r := range rcpts {
+		env.Recipients = append(env.Recipients, EnvelopeRecipient{Address: r})
+	}
+	return q.EnqueueEnvelope(ctx, env, raw)
+}
+
+// EnqueueEnvelope is Enqueue with DSN parameters: reports go out as each
+// recipient's NOTIFY asks (failures by default), with ENVID and ORCPT.
+func (q *Queue) EnqueueEnvelope(ctx context.Context, env Envelope, raw []byte) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("queue: enqueue: %w", err)
 	}
+	from := env.From
 	if from != "" {
 		l, d, err := splitAddress(from)
 		if err != nil {
@@ -295,29 +326,41 @@ func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, raw []
 		}
 		from = l + "@" + d
 	}
-	if len(rcpts) == 0 {
+	if len(env.EnvID) > 100 || strings.ContainsFunc(env.EnvID, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		return "", fmt.Errorf("queue: enqueue: ENVID %q: want up to 100 printable ASCII characters", env.EnvID)
+	}
+	if len(env.Recipients) == 0 {
 		return "", errors.New("queue: enqueue: no recipients")
 	}
 	if len(raw) == 0 {
 		return "", errors.New("queue: enqueue: empty message")
 	}
 	now := q.opts.Now()
-	m := Message{ID: newID(now), From: from, Queued: now, Size: len(raw)}
+	m := Message{ID: newID(now), From: from, EnvID: env.EnvID, Queued: now, Size: len(raw)}
 	if mm, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
 		m.MessageID = strings.TrimSpace(mm.Header.Get("Message-Id"))
 	}
 	seen := map[string]bool{}
-	for _, r := range rcpts {
-		l, d, err := splitAddress(r)
+	for _, r := range env.Recipients {
+		l, d, err := splitAddress(r.Address)
 		if err != nil {
 			return "", fmt.Errorf("queue: enqueue: recipient: %w", err)
+		}
+		notify, err := checkNotify(r.Notify)
+		if err != nil {
+			return "", fmt.Errorf("queue: enqueue: recipient %s: %w", r.Address, err)
+		}
+		if r.ORCPT != "" {
+			if _, _, err := splitAddress(r.ORCPT); err != nil {
+				return "", fmt.Errorf("queue: enqueue: ORCPT of %s: %w", r.Address, err)
+			}
 		}
 		addr := l + "@" + d
 		if seen[addr] {
 			continue
 		}
 		seen[addr] = true
-		m.Recipients = append(m.Recipients, Recipient{Address: addr, Domain: d, State: Pending, NextAttempt: now})
+		m.Recipients = append(m.Recipients, Recipient{Address: addr, Domain: d, State: Pending, NextAttempt: now, Notify: notify, ORCPT: r.ORCPT})
 	}
 	err := q.db.Update(func(tx *storage.Tx) error {
 		if err := messages.Put(tx, m.ID, m); err != nil {
@@ -439,4 +482,47 @@ func (q *Queue) body(id string) ([]byte, error) {
 		return nil
 	})
 	return raw, err
+}
+
+// checkNotify upper-cases a NOTIFY list and checks it (RFC 3461 4.1).
+func checkNotify(notify []string) ([]string, error) {
+	var out []string
+	for _, n := range notify {
+		n = strings.ToUpper(strings.TrimSpace(n))
+		switch n {
+		case "NEVER", "SUCCESS", "FAILURE", "DELAY":
+		default:
+			return nil, fmt.Errorf("NOTIFY %q: want NEVER, SUCCESS, FAILURE or DELAY", n)
+		}
+		if slices.Contains(out, n) {
+			return nil, fmt.Errorf("NOTIFY %s twice", n)
+		}
+		out = append(out, n)
+	}
+	if slices.Contains(out, "NEVER") && len(out) > 1 {
+		return nil, errors.New("NOTIFY=NEVER with other values")
+	}
+	return out, nil
+}
+
+// wants reports whether r asked for a report of kind (SUCCESS, FAILURE).
+func (r Recipient) wants(kind string) bool {
+	if len(r.Notify) == 0 {
+		return kind == "FAILURE"
+	}
+	return slices.Contains(r.Notify, kind)
+}
+
+// owed reports whether the sender of m is owed a report about r.
+func owed(m Message, r Recipient) bool {
+	if r.Notified || m.From == "" {
+		return false
+	}
+	switch r.State {
+	case Bounced:
+		return r.wants("FAILURE")
+	case Delivered:
+		return r.wants("SUCCESS")
+	}
+	return false
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 	moxdsn "github.com/mjl-/mox/dsn"
 
 	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
@@ -397,5 +399,114 @@ func TestManyMessagesEachDeliveredOnce(t *testing.T) {
 	}
 	if got := len(bob.boxes.Inbox("bob")); got != n {
 		t.Errorf("bob has %d messages, want %d", got, n)
+	}
+}
+
+// submitDSN submits as alice with DSN parameters for each recipient.
+func (n *testNode) submitDSN(t *testing.T, envID string, rcpts map[string]*smtp.RcptOptions, subject string) {
+	t.Helper()
+	c, err := smtp.Dial(n.submitAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "alice", "alice-pw")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("alice@"+n.name, &smtp.MailOptions{EnvelopeID: envID}); err != nil {
+		t.Fatal(err)
+	}
+	for addr, o := range rcpts {
+		if err := c.Rcpt(addr, o); err != nil {
+			t.Fatalf("RCPT %s: %v", addr, err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("From: alice@" + n.name + "\r\nSubject: " + subject + "\r\n\r\nreport, please\r\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+}
+
+func reports(n *testNode, user string) [][]byte {
+	var out [][]byte
+	for _, m := range n.boxes.Inbox(user) {
+		if bytes.Contains(m, []byte("multipart/report")) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestDSNParameters(t *testing.T) {
+	alice, bob, _ := threeNodes(t)
+	notify := func(ns ...smtp.DSNNotify) *smtp.RcptOptions { return &smtp.RcptOptions{Notify: ns} }
+	alice.submitDSN(t, "ENV-1", map[string]*smtp.RcptOptions{
+		"nobody@bob.shoal": notify(smtp.DSNNotifyNever),
+		"bob@bob.shoal": {Notify: []smtp.DSNNotify{smtp.DSNNotifySuccess, smtp.DSNNotifyFailure},
+			OriginalRecipientType: smtp.DSNAddressTypeRFC822, OriginalRecipient: "Bob@bob.shoal"},
+		"ann@alice.shoal": notify(smtp.DSNNotifySuccess),
+	}, "reports")
+	waitEvent(t, alice, queue.EventBounced, "nobody@bob.shoal")
+	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty")
+	if bob.received("bob", "reports") != 1 || alice.received("ann", "reports") != 1 {
+		t.Fatal("bob or ann did not get the message")
+	}
+	// A report goes out for each delivery as it happens: one for bob, one
+	// for ann, none for nobody.
+	var rs [][]byte
+	smtptest.Eventually(t, wait, func() bool { rs = reports(alice, "alice"); return len(rs) >= 2 }, "alice did not get two reports")
+	actions := map[string]moxdsn.Action{}
+	for _, raw := range rs {
+		parsed, _, err := moxdsn.Parse(slog.New(slog.DiscardHandler), bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("report does not parse: %v", err)
+		}
+		if parsed.OriginalEnvelopeID != "ENV-1" {
+			t.Errorf("Original-Envelope-ID %q", parsed.OriginalEnvelopeID)
+		}
+		for _, r := range parsed.Recipients {
+			if _, dup := actions[r.FinalRecipient.String()]; dup {
+				t.Errorf("%s reported twice", r.FinalRecipient)
+			}
+			actions[r.FinalRecipient.String()] = r.Action
+			if r.FinalRecipient.String() == "bob@bob.shoal" && r.OriginalRecipient.String() != "Bob@bob.shoal" {
+				t.Errorf("bob's Original-Recipient %q", r.OriginalRecipient)
+			}
+			if r.Status != "2.0.0" {
+				t.Errorf("%s: status %s", r.FinalRecipient, r.Status)
+			}
+		}
+		if bytes.Contains(raw, []byte("nobody@bob.shoal")) {
+			t.Error("the NOTIFY=NEVER recipient appears in a report")
+		}
+	}
+	if len(rs) != 2 || len(actions) != 2 || actions["bob@bob.shoal"] != moxdsn.Relayed || actions["ann@alice.shoal"] != moxdsn.Delivered {
+		t.Fatalf("%d reports with actions %v: want bob relayed and ann delivered", len(rs), actions)
+	}
+}
+
+func TestEnqueueRefusesBadDSNParameters(t *testing.T) {
+	alice, _, _ := threeNodes(t)
+	ctx := context.Background()
+	raw := []byte("From: alice@alice.shoal\r\n\r\nx\r\n")
+	for _, env := range []queue.Envelope{
+		{From: "alice@alice.shoal", Recipients: []queue.EnvelopeRecipient{{Address: "bob@bob.shoal", Notify: []string{"NEVER", "SUCCESS"}}}},
+		{From: "alice@alice.shoal", Recipients: []queue.EnvelopeRecipient{{Address: "bob@bob.shoal", Notify: []string{"SOMETIMES"}}}},
+		{From: "alice@alice.shoal", Recipients: []queue.EnvelopeRecipient{{Address: "bob@bob.shoal", Notify: []string{"DELAY", "delay"}}}},
+		{From: "alice@alice.shoal", Recipients: []queue.EnvelopeRecipient{{Address: "bob@bob.shoal", ORCPT: "not an address"}}},
+		{From: "alice@alice.shoal", EnvID: "has space", Recipients: []queue.EnvelopeRecipient{{Address: "bob@bob.shoal"}}},
+		{From: "alice@alice.shoal", EnvID: strings.Repeat("x", 101), Recipients: []queue.EnvelopeRecipient{{Address: "bob@bob.shoal"}}},
+	} {
+		if _, err := alice.q.EnqueueEnvelope(ctx, env, raw); err == nil {
+			t.Errorf("EnqueueEnvelope(%+v) accepted", env)
+		}
+	}
+	if len(alice.queued(t)) != 0 {
+		t.Fatal("bad envelopes were queued")
 	}
 }

@@ -75,7 +75,7 @@ func (q *Queue) Serve(ctx context.Context) error {
 }
 
 // scan finds the jobs due at now and the earliest later attempt; messages
-// with every recipient done but a bounce owed count as due too.
+// with a report owed to the sender count as due too (domain "").
 func (q *Queue) scan(now time.Time) (due []job, next time.Time, err error) {
 	err = q.db.View(func(tx *storage.Tx) error {
 		return messages.ForEach(tx, func(id string, m Message) error {
@@ -83,10 +83,10 @@ func (q *Queue) scan(now time.Time) (due []job, next time.Time, err error) {
 			for _, r := range m.Recipients {
 				key := r.Domain
 				if r.State != Pending {
-					if r.State != Bounced || r.Notified || m.From == "" {
+					if !owed(m, r) {
 						continue
 					}
-					key = "" // the bounce job
+					key = "" // the report job
 				}
 				if r.NextAttempt.After(now) {
 					if next.IsZero() || r.NextAttempt.Before(next) {
@@ -108,10 +108,10 @@ func (q *Queue) scan(now time.Time) (due []job, next time.Time, err error) {
 	return due, next, err
 }
 
-// done: every recipient delivered, or bounced with the sender told.
+// done: every recipient delivered or bounced, with the reports sent.
 func done(m Message) bool {
 	for _, r := range m.Recipients {
-		if r.State == Pending || (r.State == Bounced && !r.Notified && m.From != "") {
+		if r.State == Pending || owed(m, r) {
 			return false
 		}
 	}
@@ -127,7 +127,7 @@ type outcome struct {
 	host      string
 }
 
-// attempt runs job j: delivery for a domain, or the bounce and clean-up of
+// attempt runs job j: delivery for a domain, or the reports and clean-up of
 // a message (domain "").
 func (q *Queue) attempt(ctx context.Context, j job) {
 	if j.domain == "" {
@@ -239,33 +239,35 @@ func (q *Queue) record(id string, results map[string]outcome) error {
 	return nil
 }
 
-// finish sends the bounce a message owes its sender, and removes a message
-// whose recipients are all done.
+// finish sends the reports a message owes its sender (bounces, and
+// successes where NOTIFY asked), and removes a message whose recipients are
+// all done.
 func (q *Queue) finish(ctx context.Context, id string) {
-	// One at a time, so that two jobs of one message never both see its
-	// bounce as owed and send it twice.
+	// One at a time, so that two jobs of one message never both see a
+	// report as owed and send it twice.
 	q.finishMu.Lock()
 	defer q.finishMu.Unlock()
 	m, err := q.Get(ctx, id)
 	if err != nil {
 		return
 	}
-	var bounced []Recipient
+	var due []Recipient
+	now := q.opts.Now()
 	for _, r := range m.Recipients {
-		if r.State == Bounced && !r.Notified {
-			bounced = append(bounced, r)
+		if owed(m, r) && !r.NextAttempt.After(now) {
+			due = append(due, r)
 		}
 	}
-	if len(bounced) > 0 && m.From != "" {
-		if err := q.bounce(ctx, m, bounced); err != nil {
-			if q.opts.Now().Sub(m.Queued) < 2*q.opts.Lifetime {
-				q.log.Error("queue: bounce, will try again", "id", id, "to", m.From, "err", err)
-				q.bounceLater(id, bounced)
+	if len(due) > 0 {
+		if err := q.report(ctx, m, due); err != nil {
+			if now.Sub(m.Queued) < 2*q.opts.Lifetime {
+				q.log.Error("queue: report, will try again", "id", id, "to", m.From, "err", err)
+				q.reportLater(id, due)
 				return
 			}
-			// A bounce that cannot be delivered for a second lifetime is
+			// A report that cannot be delivered for a second lifetime is
 			// given up, or the message would stay forever.
-			q.log.Error("queue: bounce given up", "id", id, "to", m.From, "err", err)
+			q.log.Error("queue: report given up", "id", id, "to", m.From, "err", err)
 		}
 	}
 	err = q.db.Update(func(tx *storage.Tx) error {
@@ -274,7 +276,7 @@ func (q *Queue) finish(ctx context.Context, id string) {
 			return err
 		}
 		for i := range cur.Recipients {
-			for _, b := range bounced {
+			for _, b := range due {
 				if cur.Recipients[i].Address == b.Address {
 					cur.Recipients[i].Notified = true
 				}
@@ -293,8 +295,8 @@ func (q *Queue) finish(ctx context.Context, id string) {
 	}
 }
 
-// bounceLater puts off a bounce that could not be delivered.
-func (q *Queue) bounceLater(id string, bounced []Recipient) {
+// reportLater puts off a report that could not be delivered.
+func (q *Queue) reportLater(id string, bounced []Recipient) {
 	later := q.opts.Now().Add(q.opts.MinBackoff)
 	err := q.db.Update(func(tx *storage.Tx) error {
 		m, err := messages.Get(tx, id)
@@ -311,6 +313,6 @@ func (q *Queue) bounceLater(id string, bounced []Recipient) {
 		return messages.Put(tx, id, m)
 	})
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		q.log.Error("queue: put off bounce", "id", id, "err", err)
+		q.log.Error("queue: put off report", "id", id, "err", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoal-p2p/shoal/mail/dkim"
 	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/queue"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -158,16 +159,21 @@ type outbox struct {
 type queued struct {
 	from  string
 	rcpts []string
+	env   queue.Envelope
 	raw   []byte
 }
 
-func (o *outbox) Enqueue(_ context.Context, from string, rcpts []string, raw []byte) (string, error) {
+func (o *outbox) EnqueueEnvelope(_ context.Context, env queue.Envelope, raw []byte) (string, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.fail != nil {
 		return "", o.fail
 	}
-	o.msgs = append(o.msgs, queued{from, append([]string(nil), rcpts...), append([]byte(nil), raw...)})
+	var rcpts []string
+	for _, r := range env.Recipients {
+		rcpts = append(rcpts, r.Address)
+	}
+	o.msgs = append(o.msgs, queued{env.From, rcpts, env, append([]byte(nil), raw...)})
 	return fmt.Sprint(len(o.msgs)), nil
 }
 

@@ -16,13 +16,16 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/shoal-p2p/shoal/mail/queue"
 )
 
 // Outbox takes messages for remote recipients (and for local ones whose
-// mailbox failed) and keeps them until they are delivered or bounced;
-// mail/queue's Queue is one. Enqueue returns once the message is committed.
+// mailbox failed, or that asked for a success report) and keeps them until
+// they are delivered or bounced; mail/queue's Queue is one. EnqueueEnvelope
+// returns once the message is committed.
 type Outbox interface {
-	Enqueue(ctx context.Context, from string, rcpts []string, raw []byte) (id string, err error)
+	EnqueueEnvelope(ctx context.Context, env queue.Envelope, raw []byte) (id string, err error)
 }
 
 // MessageSigner signs an outgoing message; mail/dkim's Signer is one.
@@ -108,11 +111,12 @@ type submitSession struct {
 	c      *smtp.Conn
 	user   string // the authenticated user, "" before AUTH
 	from   string
-	local  []string // local parts of recipients in the node's domain
-	remote []string // addresses elsewhere
+	envID  string                    // DSN ENVID
+	local  []queue.EnvelopeRecipient // recipients in the node's domain, delivered at once
+	remote []queue.EnvelopeRecipient // recipients for the queue
 }
 
-func (ss *submitSession) Reset()        { ss.from, ss.local, ss.remote = "", nil, nil }
+func (ss *submitSession) Reset()        { ss.from, ss.envID, ss.local, ss.remote = "", "", nil, nil }
 func (ss *submitSession) Logout() error { return nil }
 
 func (ss *submitSession) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
@@ -183,7 +187,7 @@ var errAuthFirst = smtpErr(530, 5, 7, 0, "authentication required: AUTH first")
 
 func (ss *submitSession) address() string { return ss.user + "@" + ss.s.opts.Domain }
 
-func (ss *submitSession) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *submitSession) Mail(from string, opts *smtp.MailOptions) error {
 	ss.Reset()
 	if ss.user == "" {
 		return errAuthFirst
@@ -192,10 +196,32 @@ func (ss *submitSession) Mail(from string, _ *smtp.MailOptions) error {
 		return smtpErr(553, 5, 7, 1, "sender must be your own address <%s>", ss.address())
 	}
 	ss.from = ss.address()
+	if opts != nil {
+		ss.envID = opts.EnvelopeID
+	}
 	return nil
 }
 
-func (ss *submitSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+// envelopeRecipient is addr with the DSN parameters of its RCPT.
+func envelopeRecipient(addr string, opts *smtp.RcptOptions) queue.EnvelopeRecipient {
+	r := queue.EnvelopeRecipient{Address: addr}
+	if opts == nil {
+		return r
+	}
+	for _, n := range opts.Notify {
+		r.Notify = append(r.Notify, string(n))
+	}
+	if opts.OriginalRecipientType == smtp.DSNAddressTypeRFC822 || opts.OriginalRecipientType == smtp.DSNAddressTypeUTF8 {
+		r.ORCPT = opts.OriginalRecipient
+	}
+	return r
+}
+
+func has(rs []queue.EnvelopeRecipient, addr string) bool {
+	return slices.ContainsFunc(rs, func(r queue.EnvelopeRecipient) bool { return r.Address == addr })
+}
+
+func (ss *submitSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if ss.user == "" {
 		return errAuthFirst
 	}
@@ -216,13 +242,19 @@ func (ss *submitSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 		if !ok {
 			return smtpErr(550, 5, 1, 1, "no such user <%s>", to)
 		}
-		if !slices.Contains(ss.local, local) {
-			ss.local = append(ss.local, local)
+		addr := local + "@" + domain
+		r := envelopeRecipient(addr, opts)
+		switch {
+		case has(ss.local, addr) || has(ss.remote, addr):
+		case slices.Contains(r.Notify, string(smtp.DSNNotifySuccess)):
+			ss.remote = append(ss.remote, r) // the queue delivers it and reports
+		default:
+			ss.local = append(ss.local, r)
 		}
 	case s.opts.IsMember(domain) || s.opts.SmartHost:
 		addr := local + "@" + domain
-		if !slices.Contains(ss.remote, addr) {
-			ss.remote = append(ss.remote, addr)
+		if !has(ss.remote, addr) {
+			ss.remote = append(ss.remote, envelopeRecipient(addr, opts))
 		}
 	default:
 		return smtpErr(550, 5, 7, 1, "%s is outside the group and no smart host is configured: cannot send there", domain)
@@ -257,21 +289,22 @@ func (ss *submitSession) Data(r io.Reader) error {
 	// that gets its copy through the queue, which retries it.
 	var qid string
 	if len(ss.remote) > 0 {
-		qid, err = s.opts.Outbox.Enqueue(ctx, ss.from, ss.remote, signed)
+		qid, err = s.opts.Outbox.EnqueueEnvelope(ctx, queue.Envelope{From: ss.from, EnvID: ss.envID, Recipients: ss.remote}, signed)
 		if err != nil {
 			s.log.Error("smtpd: submission: enqueue", "id", id, "err", err)
 			return smtpErr(451, 4, 3, 0, "cannot queue the message now; try again later")
 		}
 	}
-	var later []string
-	for _, user := range ss.local {
+	var later []queue.EnvelopeRecipient
+	for _, r := range ss.local {
+		user, _, _ := splitAddress(r.Address)
 		if _, err := s.opts.Mailboxes.Deliver(ctx, user, signed); err != nil {
 			s.log.Warn("smtpd: submission: deliver, queueing instead", "id", id, "user", user, "err", err)
-			later = append(later, user+"@"+s.opts.Domain)
+			later = append(later, r)
 		}
 	}
 	if len(later) > 0 {
-		if _, err := s.opts.Outbox.Enqueue(ctx, ss.from, later, signed); err != nil {
+		if _, err := s.opts.Outbox.EnqueueEnvelope(ctx, queue.Envelope{From: ss.from, EnvID: ss.envID, Recipients: later}, signed); err != nil {
 			s.log.Error("smtpd: submission: enqueue local", "id", id, "err", err)
 			return smtpErr(451, 4, 3, 0, "cannot store the message now; try again later")
 		}
@@ -281,7 +314,7 @@ func (ss *submitSession) Data(r io.Reader) error {
 	if _, err := s.opts.Mailboxes.AppendSent(ctx, ss.user, signed); err != nil {
 		s.log.Error("smtpd: submission: copy to Sent", "id", id, "user", ss.user, "err", err)
 	}
-	s.log.Info("smtpd: submission: accepted", "id", id, "queue", qid, "from", ss.from, "local", ss.local, "remote", ss.remote, "size", len(signed))
+	s.log.Info("smtpd: submission: accepted", "id", id, "queue", qid, "from", ss.from, "local", len(ss.local), "queued", len(ss.remote), "size", len(signed))
 	return nil
 }
 

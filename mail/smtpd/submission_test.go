@@ -345,3 +345,35 @@ func TestCRLF(t *testing.T) {
 		}
 	}
 }
+
+func TestSubmissionPassesDSNParameters(t *testing.T) {
+	f := newSubmitFixture(t, nil)
+	c := dial(t, f.addr)
+	c.expect("EHLO laptop", 250, "Hello")
+	c.expect("AUTH PLAIN "+plainIR("alice", "s3cret"), 235, "2.0.0")
+	c.expect("MAIL FROM:<alice@alice.shoal> RET=HDRS ENVID=QQ314159", 250, "2.0.0")
+	c.expect("RCPT TO:<bob@bob.shoal> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@bob.shoal", 250, "2.0.0")
+	c.expect("RCPT TO:<carol@carol.shoal> NOTIFY=NEVER", 250, "2.0.0")
+	c.expect("RCPT TO:<ann@alice.shoal> NOTIFY=SUCCESS", 250, "2.0.0") // local, but wants a report
+	c.expect("RCPT TO:<alice@alice.shoal>", 250, "2.0.0")
+	if code, msg := c.data(message("alice@alice.shoal", "bob@bob.shoal", "dsn")); code != 250 {
+		t.Fatalf("DATA: %d %s", code, msg)
+	}
+	q := f.out.all()
+	if len(q) != 1 {
+		t.Fatalf("queued %d messages, want 1", len(q))
+	}
+	env := q[0].env
+	if env.EnvID != "QQ314159" || strings.Join(q[0].rcpts, ",") != "bob@bob.shoal,carol@carol.shoal,ann@alice.shoal" {
+		t.Fatalf("envelope %+v", env)
+	}
+	if r := env.Recipients[0]; strings.Join(r.Notify, ",") != "SUCCESS,FAILURE" || r.ORCPT != "bob@bob.shoal" {
+		t.Errorf("bob's parameters %+v", r)
+	}
+	if r := env.Recipients[1]; strings.Join(r.Notify, ",") != "NEVER" || r.ORCPT != "" {
+		t.Errorf("carol's parameters %+v", r)
+	}
+	if len(f.boxes.Inbox("ann")) != 0 || len(f.boxes.Inbox("alice")) != 1 {
+		t.Fatalf("ann (wants a report) got %d direct copies, alice %d; want 0 and 1", len(f.boxes.Inbox("ann")), len(f.boxes.Inbox("alice")))
+	}
+}
