@@ -497,3 +497,31 @@ func TestRemoveUserDropsBodies(t *testing.T) {
 		t.Errorf("folders of a removed user: %v", err)
 	}
 }
+
+func TestLoginThrottleGrows(t *testing.T) {
+	now := time.Unix(1000, 0)
+	th := NewLoginThrottle(100*time.Millisecond, time.Second)
+	th.Now = func() time.Time { return now }
+	var got []time.Duration
+	for range 6 {
+		d, _ := th.Failed("10.0.0.1")
+		got = append(got, d)
+	}
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i := range want {
+		if got[i] != want[i]*time.Millisecond {
+			t.Fatalf("delays %v", got)
+		}
+	}
+	if d, _ := th.Failed("10.0.0.2"); d != 100*time.Millisecond {
+		t.Errorf("another source starts at %v", d)
+	}
+	th.Succeeded("10.0.0.1")
+	if d, n := th.Failed("10.0.0.1"); d != 100*time.Millisecond || n != 1 {
+		t.Errorf("after success: %v %d", d, n)
+	}
+	now = now.Add(time.Hour)
+	if _, n := th.Failed("10.0.0.2"); n != 1 {
+		t.Errorf("an old failure was not forgotten: %d", n)
+	}
+}
