@@ -286,6 +286,11 @@ func TestMailboxesAndMessages(t *testing.T) {
 	if bs, ok := m.BodyStructure.(*imap.BodyStructureSinglePart); !ok || bs.Type != "text" || bs.Subtype != "plain" {
 		t.Errorf("bodystructure %#v", m.BodyStructure)
 	}
+	hdr := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Subject"}, Peek: true}
+	msgs, err = c.Fetch(imap.SeqSetNum(2), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{hdr}}).Collect()
+	if err != nil || len(msgs) != 1 || string(msgs[0].FindBodySection(hdr)) != "Subject: Lunch\r\n\r\n" {
+		t.Fatalf("BODY.PEEK[HEADER.FIELDS (Subject)]: %v %q", err, msgs[0].FindBodySection(hdr))
+	}
 	// BODY[] (not PEEK) set \Seen.
 	msgs, _ = c.Fetch(imap.UIDSetNum(1), &imap.FetchOptions{Flags: true}).Collect()
 	if len(msgs) != 1 || !slices.Equal(msgs[0].Flags, []imap.Flag{imap.FlagSeen}) {

@@ -421,9 +421,24 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	return &data, nil
 }
 
-// bodyNeeded reports whether answering options needs the message bodies.
-func bodyNeeded(o *imap.FetchOptions) bool {
-	return o.Envelope || o.BodyStructure != nil || len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
+// bodyNeeded says how much of the bodies answering options needs: the
+// header alone serves ENVELOPE and BODY[HEADER...], the commonest fetches
+// of a client listing a mailbox.
+func bodyNeeded(o *imap.FetchOptions) mailstore.Part {
+	if o.BodyStructure != nil || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
+		return mailstore.WholeBody
+	}
+	part := mailstore.NoBody
+	if o.Envelope {
+		part = mailstore.HeaderOnly
+	}
+	for _, bs := range o.BodySection {
+		if len(bs.Part) > 0 || (bs.Specifier != imap.PartSpecifierHeader) {
+			return mailstore.WholeBody
+		}
+		part = mailstore.HeaderOnly
+	}
+	return part
 }
 
 // fetchBatch bounds how many messages one read transaction loads, so a

@@ -172,7 +172,7 @@ Sync All
 		t.Fatalf("the offline message is not on the server: %v", found)
 	}
 	// The server's flags are in canonical case, which mbsync relies on.
-	msgs, _ := st.Messages(ctx, user, "INBOX", []uint32{1, 2, 3}, false)
+	msgs, _ := st.Messages(ctx, user, "INBOX", []uint32{1, 2, 3}, mailstore.NoBody)
 	for _, m := range msgs {
 		for _, f := range m.Flags {
 			if f != mailstore.FlagSeen && strings.EqualFold(f, mailstore.FlagSeen) {

@@ -128,10 +128,13 @@ func putMsg(mb *bbolt.Bucket, m msgRecord) error {
 	return mb.Put(uidKey(m.UID), raw)
 }
 
-// normalizeBody gives every line a CRLF end, so that a body's size is the
-// octets IMAP and POP3 send.
+// normalizeBody gives every line, the last one too, a CRLF end, so that a
+// body's size is the octets IMAP and POP3 send.
 func normalizeBody(raw []byte) []byte {
-	if bytes.Count(raw, []byte("\n")) == bytes.Count(raw, []byte("\r\n")) && !bytes.Contains(bytes.ReplaceAll(raw, []byte("\r\n"), nil), []byte("\r")) {
+	if bytes.Count(raw, []byte("\n")) == bytes.Count(raw, []byte("\r\n")) && bytes.Count(raw, []byte("\r")) == bytes.Count(raw, []byte("\r\n")) {
+		if !bytes.HasSuffix(raw, []byte("\r\n")) {
+			raw = append(raw[:len(raw):len(raw)], "\r\n"...)
+		}
 		return raw
 	}
 	var b bytes.Buffer
@@ -148,6 +151,9 @@ func normalizeBody(raw []byte) []byte {
 		default:
 			b.WriteByte(c)
 		}
+	}
+	if !bytes.HasSuffix(b.Bytes(), []byte("\r\n")) {
+		b.WriteString("\r\n")
 	}
 	return b.Bytes()
 }
@@ -412,9 +418,26 @@ func (s *Store) UIDs(ctx context.Context, user, folder string) ([]uint32, error)
 	return out, nil
 }
 
+// Part says how much of each body Messages reads.
+type Part int
+
+const (
+	NoBody     Part = iota
+	HeaderOnly      // the header and the blank line after it
+	WholeBody
+)
+
+// headerEnd is the length of body's header with its blank line.
+func headerEnd(body []byte) int {
+	if i := bytes.Index(body, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
+	}
+	return len(body)
+}
+
 // Messages reads the messages with the given UIDs (those that exist, in the
-// order asked), with their bodies if withBody.
-func (s *Store) Messages(ctx context.Context, user, folder string, uids []uint32, withBody bool) ([]Message, error) {
+// order asked), with as much of their bodies as part says.
+func (s *Store) Messages(ctx context.Context, user, folder string, uids []uint32, part Part) ([]Message, error) {
 	u, err := normUser(user)
 	if err != nil {
 		return nil, err
@@ -435,10 +458,13 @@ func (s *Store) Messages(ctx context.Context, user, folder string, uids []uint32
 				continue
 			}
 			pm := m.public()
-			if withBody {
+			if part != NoBody {
 				b, err := getBody(tx, m.Body)
 				if err != nil {
 					return err
+				}
+				if part == HeaderOnly {
+					b = b[:headerEnd(b)]
 				}
 				pm.Body = bytes.Clone(b)
 			}
@@ -454,7 +480,7 @@ func (s *Store) Messages(ctx context.Context, user, folder string, uids []uint32
 
 // Body reads one message's body.
 func (s *Store) Body(ctx context.Context, user, folder string, uid uint32) ([]byte, error) {
-	ms, err := s.Messages(ctx, user, folder, []uint32{uid}, true)
+	ms, err := s.Messages(ctx, user, folder, []uint32{uid}, WholeBody)
 	if err != nil {
 		return nil, err
 	}

@@ -124,13 +124,7 @@ type evalMsg struct {
 
 func (e *evalMsg) header() mail.Header {
 	if e.hdr == nil {
-		end := bytes.Index(e.body, []byte("\r\n\r\n"))
-		if end < 0 {
-			end = len(e.body)
-		} else {
-			end += 4
-		}
-		e.hdrRaw = e.body[:end]
+		e.hdrRaw = e.body[:headerEnd(e.body)]
 		if m, err := mail.ReadMessage(bytes.NewReader(e.hdrRaw)); err == nil {
 			e.hdr = m.Header
 		} else {

@@ -230,9 +230,13 @@ func TestBodiesStoredOnceAndCounted(t *testing.T) {
 	if n := count(t, s.db, bodiesBucket); n != 1 {
 		t.Fatalf("%d bodies stored for 4 copies of one", n)
 	}
-	ms, _ := s.Messages(ctx, "bob", "Trash", []uint32{1}, true)
+	ms, _ := s.Messages(ctx, "bob", "Trash", []uint32{1}, WholeBody)
 	if len(ms) != 1 || !bytes.Equal(ms[0].Body, raw) || !slices.Equal(ms[0].Flags, []string{"$Label1", `\Seen`}) || ms[0].Size != int64(len(raw)) {
 		t.Fatalf("copied message %+v", ms)
+	}
+	hs, _ := s.Messages(ctx, "bob", "Trash", []uint32{1}, HeaderOnly)
+	if want := raw[:bytes.Index(raw, []byte("\r\n\r\n"))+4]; len(hs) != 1 || !bytes.Equal(hs[0].Body, want) {
+		t.Fatalf("header only: %q, want %q", hs[0].Body, want)
 	}
 	// Remove three references: the body stays for the last.
 	if _, err := s.StoreFlags(ctx, "bob", "INBOX", []uint32{1, 2}, FlagsAdd, []string{`\DELETED`}); err != nil {
@@ -285,17 +289,17 @@ func TestFlagsCanonicalAndBadInput(t *testing.T) {
 		t.Errorf("adding a flag already there reported a change: %v", c)
 	}
 	s.StoreFlags(ctx, "bob", "INBOX", []uint32{uid}, FlagsRemove, []string{`\seen`, "work"})
-	ms, _ := s.Messages(ctx, "bob", "INBOX", []uint32{uid}, false)
+	ms, _ := s.Messages(ctx, "bob", "INBOX", []uint32{uid}, NoBody)
 	if !slices.Equal(ms[0].Flags, []string{`\Answered`, `\Draft`, `\Flagged`}) {
 		t.Errorf("after remove %v", ms[0].Flags)
 	}
-	before, _ := s.Messages(ctx, "bob", "INBOX", []uint32{uid}, false)
+	before, _ := s.Messages(ctx, "bob", "INBOX", []uint32{uid}, NoBody)
 	for _, bad := range [][]string{{`\Recent`}, {`\Bogus`}, {"two words"}, {"a(b"}, {""}} {
 		if _, err := s.StoreFlags(ctx, "bob", "INBOX", []uint32{uid}, FlagsSet, bad); !errors.Is(err, ErrBadInput) {
 			t.Errorf("flags %q: %v", bad, err)
 		}
 	}
-	after, _ := s.Messages(ctx, "bob", "INBOX", []uint32{uid}, false)
+	after, _ := s.Messages(ctx, "bob", "INBOX", []uint32{uid}, NoBody)
 	if !slices.Equal(before[0].Flags, after[0].Flags) {
 		t.Error("refused STORE changed the flags")
 	}
@@ -398,7 +402,7 @@ func TestDeliverSurvivesReopen(t *testing.T) {
 	if err != nil || !bytes.Contains(b, []byte("durable")) {
 		t.Fatalf("after reopen: %q %v", b, err)
 	}
-	sent, _ := s2.Messages(ctx, "bob", "Sent", []uint32{1}, false)
+	sent, _ := s2.Messages(ctx, "bob", "Sent", []uint32{1}, NoBody)
 	if len(sent) != 1 || !slices.Equal(sent[0].Flags, []string{`\Seen`}) {
 		t.Fatalf("Sent: %+v", sent)
 	}
@@ -523,5 +527,19 @@ func TestLoginThrottleGrows(t *testing.T) {
 	now = now.Add(time.Hour)
 	if _, n := th.Failed("10.0.0.2"); n != 1 {
 		t.Errorf("an old failure was not forgotten: %d", n)
+	}
+}
+
+func TestNormalizeBody(t *testing.T) {
+	for in, want := range map[string]string{
+		"a: b\r\n\r\nx\r\n": "a: b\r\n\r\nx\r\n",
+		"a: b\n\nx\n":       "a: b\r\n\r\nx\r\n",
+		"a: b\r\n\r\nx":     "a: b\r\n\r\nx\r\n",
+		"a: b\r\rx\r":       "a: b\r\n\r\nx\r\n",
+		"a: b\r\n\nx\r\n":   "a: b\r\n\r\nx\r\n",
+	} {
+		if got := string(normalizeBody([]byte(in))); got != want {
+			t.Errorf("normalizeBody(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

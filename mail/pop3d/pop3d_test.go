@@ -257,7 +257,7 @@ func TestTransactionAndUpdate(t *testing.T) {
 	if len(uids) != 1 || uids[0] != 2 {
 		t.Fatalf("after QUIT INBOX holds %v, want [2]", uids)
 	}
-	ms, _ := f.store.Messages(context.Background(), user, "INBOX", uids, false)
+	ms, _ := f.store.Messages(context.Background(), user, "INBOX", uids, mailstore.NoBody)
 	if len(ms[0].Flags) != 1 || ms[0].Flags[0] != mailstore.FlagSeen {
 		t.Errorf("retrieved message flags %v, want \\Seen", ms[0].Flags)
 	}

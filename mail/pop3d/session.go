@@ -298,7 +298,7 @@ func (s *session) pass(password string) bool {
 	if err == nil {
 		var uids []uint32
 		if uids, err = s.srv.store.UIDs(ctx, user, mailstore.Inbox); err == nil {
-			msgs, err = s.srv.store.Messages(ctx, user, mailstore.Inbox, uids, false)
+			msgs, err = s.srv.store.Messages(ctx, user, mailstore.Inbox, uids, mailstore.NoBody)
 		}
 	}
 	if err != nil {
