@@ -7,7 +7,7 @@
 //
 //	imapbench -serve DB -listen 127.0.0.1:17143 -user U -pass P
 //	imapbench -addr 127.0.0.1:17143 -user U -pass P -populate 10000
-//	imapbench -addr 127.0.0.1:17143 -user U -pass P -runs 5
+//	imapbench -addr shoal=127.0.0.1:17143,dovecot=127.0.0.1:17144 -runs 5
 package main
 
 import (
@@ -35,7 +35,7 @@ import (
 func main() {
 	serve := flag.String("serve", "", "run Shoal's imapd on a database at this path")
 	listen := flag.String("listen", "127.0.0.1:17143", "address for -serve")
-	addr := flag.String("addr", "127.0.0.1:17143", "IMAP server to measure or fill")
+	addr := flag.String("addr", "127.0.0.1:17143", `IMAP server to fill, or servers to measure in turn ("name=host:port,...")`)
 	user := flag.String("user", "bench", "user")
 	pass := flag.String("pass", "bench-password", "password")
 	populate := flag.Int("populate", 0, "append this many generated messages to INBOX")
@@ -50,9 +50,7 @@ func main() {
 	case *populate > 0:
 		err = fill(*addr, *user, *pass, *populate, *needle)
 	default:
-		if err = measure(*addr, *user, *pass, *warmup, *needle, false); err == nil {
-			err = measure(*addr, *user, *pass, *runs, *needle, true)
-		}
+		err = measure(*addr, *user, *pass, *warmup, *runs, *needle)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "imapbench:", err)
@@ -160,58 +158,79 @@ func fill(addr, user, pass string, n int, needle string) error {
 	return c.Logout().Wait()
 }
 
-func measure(addr, user, pass string, runs int, needle string, print bool) error {
-	if runs <= 0 {
-		return nil
+// measure runs the fetch and the search against each server in turn, so
+// that a busy machine's slow moments fall on all of them alike. addrs is
+// "name=host:port,name=host:port" (or one bare host:port).
+func measure(addrs, user, pass string, warmup, runs int, needle string) error {
+	type server struct {
+		name, addr      string
+		fetchT, searchT []time.Duration
+		nFetch, nFound  int
 	}
-	var fetchT, searchT []time.Duration
-	var nFetch, nFound int
-	for r := 0; r < runs; r++ {
-		// A fresh connection each run, as a client opening the mailbox.
-		c, err := login(addr, user, pass)
-		if err != nil {
-			return err
+	var servers []*server
+	for _, a := range strings.Split(addrs, ",") {
+		name, addr, ok := strings.Cut(a, "=")
+		if !ok {
+			name, addr = a, a
 		}
-		sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
-		if err != nil {
-			c.Close()
-			return err
-		}
-		if sel.NumMessages == 0 {
-			c.Close()
-			return errors.New("INBOX is empty; -populate first")
-		}
-		t0 := time.Now()
-		msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{Envelope: true, Flags: true}).Collect()
-		fetchT = append(fetchT, time.Since(t0))
-		if err != nil {
-			c.Close()
-			return err
-		}
-		nFetch = len(msgs)
-		t0 = time.Now()
-		sd, err := c.UIDSearch(&imap.SearchCriteria{Body: []string{needle}}, nil).Wait()
-		searchT = append(searchT, time.Since(t0))
-		if err != nil {
-			c.Close()
-			return err
-		}
-		nFound = len(sd.AllUIDs())
-		c.Logout().Wait()
-		c.Close()
+		servers = append(servers, &server{name: name, addr: addr})
 	}
-	if !print {
-		return nil
+	for r := 0; r < warmup+runs; r++ {
+		for _, sv := range servers {
+			f, s, nf, ns, err := once(sv.addr, user, pass, needle)
+			if err != nil {
+				return fmt.Errorf("%s: %w", sv.name, err)
+			}
+			if r >= warmup {
+				sv.fetchT, sv.searchT = append(sv.fetchT, f), append(sv.searchT, s)
+				sv.nFetch, sv.nFound = nf, ns
+			}
+		}
 	}
-	report := func(name string, ts []time.Duration, n int) {
+	report := func(name, op string, ts []time.Duration, n int) {
 		s := slices.Clone(ts)
 		slices.Sort(s)
-		fmt.Printf("%-28s n=%-6d median %8.1f ms  range %.1f-%.1f ms  (%d runs)\n", name, n,
+		fmt.Printf("%-8s %-28s n=%-6d median %8.1f ms  range %.1f-%.1f ms  (%d runs)\n", name, op, n,
 			ms(s[len(s)/2]), ms(s[0]), ms(s[len(s)-1]), len(s))
 	}
-	report("FETCH 1:* (ENVELOPE FLAGS)", fetchT, nFetch)
-	report("UID SEARCH BODY "+needle, searchT, nFound)
+	for _, sv := range servers {
+		report(sv.name, "FETCH 1:* (ENVELOPE FLAGS)", sv.fetchT, sv.nFetch)
+	}
+	for _, sv := range servers {
+		report(sv.name, "UID SEARCH BODY "+needle, sv.searchT, sv.nFound)
+	}
 	return nil
+}
+
+// once opens the INBOX on a fresh connection, as a client starting up,
+// and times one FETCH 1:* (ENVELOPE FLAGS) and one UID SEARCH BODY.
+func once(addr, user, pass, needle string) (fetch, search time.Duration, nFetch, nFound int, err error) {
+	c, err := login(addr, user, pass)
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	defer c.Close()
+	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	if sel.NumMessages == 0 {
+		return 0, 0, 0, 0, errors.New("INBOX is empty; -populate first")
+	}
+	t0 := time.Now()
+	msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{Envelope: true, Flags: true}).Collect()
+	fetch = time.Since(t0)
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	t0 = time.Now()
+	sd, err := c.UIDSearch(&imap.SearchCriteria{Body: []string{needle}}, nil).Wait()
+	search = time.Since(t0)
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	c.Logout().Wait()
+	return fetch, search, len(msgs), len(sd.AllUIDs()), nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
