@@ -260,6 +260,23 @@ func (s *Store) RenameFolder(ctx context.Context, user, from, to string) error {
 		if err != nil {
 			return err
 		}
+		moving := func(name string) bool { return name == from || strings.HasPrefix(name, from+string(Delim)) }
+		for _, f := range all {
+			if moving(f.Name) {
+				if n := to + f.Name[len(from):]; ub.Bucket(foldersKey).Get([]byte(n)) != nil && !moving(n) {
+					return fmt.Errorf("%w: %s", ErrFolderExists, n)
+				}
+			}
+		}
+		// Take the old names out first, so a name freed by one move can
+		// be taken by another.
+		for _, f := range all {
+			if moving(f.Name) {
+				if err := ub.Bucket(foldersKey).Delete([]byte(f.Name)); err != nil {
+					return err
+				}
+			}
+		}
 		for _, f := range all {
 			var newName string
 			switch {
@@ -272,9 +289,6 @@ func (s *Store) RenameFolder(ctx context.Context, user, from, to string) error {
 			}
 			if len(newName) > maxFolderName {
 				return fmt.Errorf("%w: %s would be too long", ErrBadInput, newName)
-			}
-			if err := ub.Bucket(foldersKey).Delete([]byte(f.Name)); err != nil {
-				return err
 			}
 			f.Name = newName
 			if err := putFolder(ub, f); err != nil {

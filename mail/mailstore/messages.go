@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/mail"
 	"sort"
@@ -297,11 +298,56 @@ func (s *Store) Append(ctx context.Context, user, folder string, raw []byte, fla
 	return uid, uidValidity, nil
 }
 
-// AppendSent keeps a copy of a message user sent in their Sent folder,
-// marked \Seen.
+// AppendSent keeps a copy of a message user sent, marked \Seen, in the
+// folder with the \Sent attribute (whatever it is called now), making a
+// "Sent" folder if the user deleted theirs.
 func (s *Store) AppendSent(ctx context.Context, user string, raw []byte) (uint32, error) {
-	uid, _, err := s.Append(ctx, user, "Sent", raw, []string{FlagSeen}, time.Time{})
-	return uid, err
+	u, err := normUser(user)
+	if err != nil {
+		return 0, err
+	}
+	body, msgID, err := s.parseMessage(raw)
+	if err != nil {
+		return 0, err
+	}
+	var uid uint32
+	err = s.write(ctx, func(tx *storage.Tx, ch *changes) error {
+		all, err := listFolders(tx, u)
+		if err != nil {
+			return err
+		}
+		var sent *folderRecord
+		for i := range all {
+			if all[i].SpecialUse == UseSent {
+				sent = &all[i]
+				break
+			}
+		}
+		if sent == nil {
+			f, err := s.createFolder(tx, u, "Sent", UseSent)
+			if errors.Is(err, ErrFolderExists) {
+				return fmt.Errorf("%w: no folder is marked \\Sent and \"Sent\" is taken", ErrBadInput)
+			}
+			if err != nil {
+				return err
+			}
+			sent = &f
+		}
+		ub, err := userBucket(tx, u)
+		if err != nil {
+			return err
+		}
+		key, err := refBody(tx, body)
+		if err != nil {
+			return err
+		}
+		uid, err = s.addMessage(tx, ch, u, ub, sent, msgRecord{Flags: []string{FlagSeen}, Date: s.opts.Now().UTC(), Size: int64(len(body)), Body: key, MessageID: msgID})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("mailstore: keep sent message of %s: %w", u, err)
+	}
+	return uid, nil
 }
 
 type dedupRecord struct {

@@ -174,6 +174,24 @@ func TestStandardFoldersAndUserFolders(t *testing.T) {
 	if _, err := s.FolderStatus(ctx, "bob", "Work/2026"); !errors.Is(err, ErrNoFolder) {
 		t.Errorf("old name still there: %v", err)
 	}
+	// A rename that would land a sub-folder on an existing folder is refused whole.
+	s.CreateFolder(ctx, "bob", "Old/kids")
+	s.CreateFolder(ctx, "bob", "A/kids")
+	if err := s.RenameFolder(ctx, "bob", "A/kids", "New/kids"); err != nil { // New/kids without New
+		t.Fatal(err)
+	}
+	if err := s.RenameFolder(ctx, "bob", "Old", "New"); !errors.Is(err, ErrFolderExists) {
+		t.Errorf("rename onto an existing sub-folder: %v", err)
+	}
+	if _, err := s.FolderStatus(ctx, "bob", "Old/kids"); err != nil {
+		t.Errorf("a refused rename moved a folder: %v", err)
+	}
+	if err := s.RenameFolder(ctx, "bob", "Old", "Newer"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FolderStatus(ctx, "bob", "Newer/kids"); err != nil {
+		t.Errorf("child not moved: %v", err)
+	}
 	for _, c := range [][2]string{{"INBOX", "X"}, {"inbox", "Y"}, {"Jobs", "Jobs/sub"}, {"Nope", "Z"}, {"Sent", "Jobs"}} {
 		if err := s.RenameFolder(ctx, "bob", c[0], c[1]); err == nil {
 			t.Errorf("RenameFolder(%s, %s) succeeded", c[0], c[1])
@@ -405,6 +423,22 @@ func TestDeliverSurvivesReopen(t *testing.T) {
 	sent, _ := s2.Messages(ctx, "bob", "Sent", []uint32{1}, NoBody)
 	if len(sent) != 1 || !slices.Equal(sent[0].Flags, []string{`\Seen`}) {
 		t.Fatalf("Sent: %+v", sent)
+	}
+	// The \Sent folder is found by its attribute, and made again if gone.
+	if err := s2.RenameFolder(ctx, "bob", "Sent", "Sent Items"); err != nil {
+		t.Fatal(err)
+	}
+	if uid, err := s2.AppendSent(ctx, "bob", msg("sent 2", "z")); err != nil || uid != 2 {
+		t.Fatalf("AppendSent after rename: %d %v", uid, err)
+	}
+	if err := s2.DeleteFolder(ctx, "bob", "Sent Items"); err != nil {
+		t.Fatal(err)
+	}
+	if uid, err := s2.AppendSent(ctx, "bob", msg("sent 3", "z")); err != nil || uid != 1 {
+		t.Fatalf("AppendSent after delete: %d %v", uid, err)
+	}
+	if st, err := s2.FolderStatus(ctx, "bob", "Sent"); err != nil || st.SpecialUse != UseSent || st.Messages != 1 {
+		t.Fatalf("re-made Sent: %+v %v", st, err)
 	}
 }
 
