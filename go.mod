@@ -14,10 +14,14 @@ require (
 	// for it here; its go.sum hash is the one erigon's go.sum records
 	// (erigontech/erigon#20748). To change modules: GONOSUMDB=github.com/anacrolix/torrent.
 	github.com/anacrolix/torrent v1.61.1-0.20260423052610-0aa61207b935
+	github.com/emersion/go-imap/v2 v2.0.0-beta.8
+	github.com/emersion/go-message v0.18.2
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/miekg/dns v1.1.72
 	github.com/schollz/progressbar/v3 v3.19.1
 	go.etcd.io/bbolt v1.4.3
 	go.uber.org/goleak v1.3.0
+	golang.org/x/crypto v0.55.0
 	golang.org/x/sys v0.47.0
 	golang.org/x/term v0.45.0
 	golang.org/x/time v0.14.0
@@ -25,7 +29,6 @@ require (
 
 require (
 	github.com/emersion/go-msgauth v0.7.0
-	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.26.0
 	github.com/mjl-/mox v0.0.17
 	github.com/posener/complete v1.2.3
@@ -138,7 +141,6 @@ require (
 	go.opentelemetry.io/otel v1.38.0 // indirect
 	go.opentelemetry.io/otel/metric v1.38.0 // indirect
 	go.opentelemetry.io/otel/trace v1.38.0 // indirect
-	golang.org/x/crypto v0.55.0 // indirect
 	golang.org/x/exp v0.0.0-20251113190631-e25ba8c21ef6 // indirect
 	golang.org/x/image v0.24.0 // indirect
 	golang.org/x/mod v0.40.0 // indirect
