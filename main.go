@@ -60,6 +60,7 @@ func runDesktop(ctx context.Context, opts node.Options, stdout io.Writer) error 
 	}
 	defer n.Close()
 	fmt.Fprintf(stdout, "Shoal node %s is running; web client login link:\n%s\n", n.Config().Name, n.LoginURL())
+	cli.Welcome(stdout, n)
 
 	a := fyneapp.NewWithID(appID)
 	w := app.NewWindow(a, n)

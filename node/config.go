@@ -32,10 +32,22 @@ type Config struct {
 	Join []string `toml:"join" json:"join"`
 	UI   UIConfig `toml:"ui" json:"ui"`
 	// Ports of the peer-facing services on Bind; 0 picks a free one.
-	Ports Ports     `toml:"ports" json:"ports"`
-	CDN   CDNConfig `toml:"cdn" json:"cdn"`
-	DNS   DNSConfig `toml:"dns" json:"dns"`
-	Log   LogConfig `toml:"log" json:"log"`
+	Ports Ports      `toml:"ports" json:"ports"`
+	CDN   CDNConfig  `toml:"cdn" json:"cdn"`
+	DNS   DNSConfig  `toml:"dns" json:"dns"`
+	Mail  MailConfig `toml:"mail" json:"mail"`
+	Log   LogConfig  `toml:"log" json:"log"`
+}
+
+// MailConfig sets up the node's mail: every node is the mail server of
+// its own domain NAME.shoal.
+type MailConfig struct {
+	Enabled bool `toml:"enabled" json:"enabled"`
+	// User names the first user, made on first start; "" is the login name.
+	User string `toml:"user" json:"user"`
+	// RetryScale multiplies the outbound queue's retry delays (Postfix's
+	// 300 s doubling to 4000 s); tests make it small. 0 means 1.
+	RetryScale float64 `toml:"retry_scale" json:"retry_scale"`
 }
 
 // DNSConfig sets up the node's DNS server and resolver.
@@ -78,6 +90,10 @@ type Ports struct {
 	Peer       int `toml:"peer" json:"peer"`
 	BitTorrent int `toml:"bittorrent" json:"bittorrent"`
 	DNS        int `toml:"dns" json:"dns"`
+	SMTP       int `toml:"smtp" json:"smtp"`
+	Submission int `toml:"submission" json:"submission"`
+	IMAP       int `toml:"imap" json:"imap"`
+	POP3       int `toml:"pop3" json:"pop3"`
 }
 
 // LogConfig sets the logs' verbosity.
@@ -93,11 +109,12 @@ func DefaultConfig() Config {
 		Bind:    "127.0.0.1",
 		Join:    []string{},
 		UI:      UIConfig{Address: "127.0.0.1:7480"},
-		Ports:   Ports{Peer: 7481, BitTorrent: 7482, DNS: 7453},
+		Ports:   Ports{Peer: 7481, BitTorrent: 7482, DNS: 7453, SMTP: 7425, Submission: 7587, IMAP: 7143, POP3: 7110},
 		CDN:     CDNConfig{CacheQuotaMiB: 10 << 10, DHTBootstrap: []string{}},
 		DNS: DNSConfig{Zone: "shoal", Mode: "forward", Upstreams: []string{}, RootHints: []string{},
 			AllowRecursion: []string{"127.0.0.0/8", "::1/128"}, RateLimit: 100},
-		Log: LogConfig{Level: "info"},
+		Mail: MailConfig{Enabled: true},
+		Log:  LogConfig{Level: "info"},
 	}
 }
 
@@ -121,6 +138,9 @@ func defaultName() string {
 
 var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
+// mailUserRE is a mail local part as Shoal takes it.
+var mailUserRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,64}$`)
+
 // Validate reports the first setting that is not usable, naming it as it is
 // named in shoal.toml.
 func (c Config) Validate() error {
@@ -141,7 +161,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("join %q: %w", j, err)
 		}
 	}
-	for name, p := range map[string]int{"ports.peer": c.Ports.Peer, "ports.bittorrent": c.Ports.BitTorrent, "ports.dns": c.Ports.DNS} {
+	for name, p := range map[string]int{"ports.peer": c.Ports.Peer, "ports.bittorrent": c.Ports.BitTorrent, "ports.dns": c.Ports.DNS,
+		"ports.smtp": c.Ports.SMTP, "ports.submission": c.Ports.Submission, "ports.imap": c.Ports.IMAP, "ports.pop3": c.Ports.POP3} {
 		if p < 0 || p > 65535 {
 			return fmt.Errorf("%s %d is not a port (0-65535, 0 picks a free one)", name, p)
 		}
@@ -159,6 +180,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.DNS.validate(); err != nil {
 		return err
+	}
+	if c.Mail.User != "" && !mailUserRE.MatchString(c.Mail.User) {
+		return fmt.Errorf("mail.user %q must be a mail local part: letters, digits, '.', '_' and '-'", c.Mail.User)
+	}
+	if c.Mail.RetryScale < 0 {
+		return fmt.Errorf("mail.retry_scale %v must be 0 (Postfix's delays) or more", c.Mail.RetryScale)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -324,6 +351,11 @@ address = {{toml .UI.Address}}
 peer = {{.Ports.Peer}}
 bittorrent = {{.Ports.BitTorrent}}
 dns = {{.Ports.DNS}}
+# Mail: the SMTP relay between nodes, submission for mail programs, IMAP, POP3.
+smtp = {{.Ports.SMTP}}
+submission = {{.Ports.Submission}}
+imap = {{.Ports.IMAP}}
+pop3 = {{.Ports.POP3}}
 
 [cdn]
 # Caps on BitTorrent upload and download in KiB/s; 0 means no cap. They
@@ -354,6 +386,15 @@ root_hints = {{toml .DNS.RootHints}}
 allow_recursion = {{toml .DNS.AllowRecursion}}
 # Responses per second per client network over UDP, against amplification; 0 = off.
 rate_limit = {{.DNS.RateLimit}}
+
+[mail]
+# Every node is the mail server of its own domain, NAME.{{.DNS.Zone}}.
+enabled = {{.Mail.Enabled}}
+# The first user, made on first start with a generated password; "" is the
+# login name. More: shoal mail user add NAME.
+user = {{toml .Mail.User}}
+# Multiplies the outbound queue's retry delays (300 s doubling to 4000 s).
+retry_scale = {{.Mail.RetryScale}}
 
 [log]
 # debug, info, warn or error.

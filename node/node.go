@@ -67,6 +67,7 @@ type Node struct {
 	api      *controlAPI
 	cdn      *cdn.CDN
 	dns      *naming.Service
+	mail     *Mail     // nil when mail is off
 	services []service // started, in start order
 
 	mu  sync.Mutex
@@ -145,6 +146,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if err := n.startNaming(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.startMail(ctx); err != nil {
 		return nil, err
 	}
 	if err := n.startAPI(); err != nil {
@@ -281,6 +285,15 @@ func (n *Node) serviceList() []Service {
 			dns = netip.AddrPortFrom(n.cdn.Addr(), dns.Port())
 		}
 		out = append(out, Service{Name: "dns", Proto: "udp+tcp", Address: dns.String()})
+	}
+	if n.mail != nil && n.cdn != nil {
+		ports := n.cdn.Members.Self().Ports
+		for _, name := range mailServices {
+			if p, ok := ports[name]; ok {
+				addr := netip.AddrPortFrom(n.cdn.Addr(), uint16(p)).String()
+				out = append(out, Service{Name: name, Proto: "tcp", Address: addr, URL: mailURL(name, addr)})
+			}
+		}
 	}
 	return out
 }

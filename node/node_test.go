@@ -18,9 +18,7 @@ import (
 func testOptions(dir string) Options {
 	return Options{DataDir: dir, Override: func(c *Config) {
 		c.UI.Address = "127.0.0.1:0"
-		c.Ports.Peer = 0
-		c.Ports.BitTorrent = 0
-		c.Ports.DNS = 0
+		c.Ports = Ports{}
 		c.DNS.Upstreams = []string{"127.0.0.1:1"} // tests never ask a real resolver
 	}}
 }

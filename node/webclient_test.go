@@ -34,9 +34,7 @@ func TestWebClient(t *testing.T) {
 		t.Helper()
 		n, err := Start(context.Background(), Options{DataDir: dataDir, Override: func(c *Config) {
 			c.UI.Address = uiAddr
-			c.Ports.Peer = 0
-			c.Ports.BitTorrent = 0
-			c.Ports.DNS = 0
+			c.Ports = Ports{}
 			c.Name = "webtest"
 		}})
 		if err != nil {

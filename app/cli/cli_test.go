@@ -24,13 +24,17 @@ func shoal(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
+// freePorts are the flags that put every service of a node on a free port.
+var freePorts = []string{"--peer-port", "0", "--bittorrent-port", "0", "--dns-port", "0",
+	"--smtp-port", "0", "--submission-port", "0", "--imap-port", "0", "--pop3-port", "0"}
+
 // startCLINode runs 'shoal node' in the background until the test ends.
 func startCLINode(t *testing.T, dir string, extra ...string) *bytes.Buffer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan int)
-	args := append([]string{"node", "--data", dir, "--ui", "127.0.0.1:0", "--peer-port", "0", "--bittorrent-port", "0", "--dns-port", "0"}, extra...)
+	args := append([]string{"node", "--data", dir, "--ui", "127.0.0.1:0", }, append(freePorts, extra...)...)
 	go func() { done <- Run(ctx, args, &out, &out) }()
 	t.Cleanup(func() {
 		cancel()
@@ -131,7 +135,7 @@ func TestBackupWithoutARunningNode(t *testing.T) {
 	var out syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- Run(ctx, []string{"node", "--data", dir, "--ui", "127.0.0.1:0", "--peer-port", "0", "--bittorrent-port", "0", "--dns-port", "0"}, &out, &out)
+		done <- Run(ctx, append([]string{"node", "--data", dir, "--ui", "127.0.0.1:0"}, freePorts...), &out, &out)
 	}()
 	for !strings.Contains(out.String(), "login?code=") {
 		time.Sleep(20 * time.Millisecond)

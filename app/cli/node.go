@@ -27,6 +27,10 @@ type NodeFlags struct {
 	PeerPort       *int     `placeholder:"N" help:"Port of the peer API and gateway (0 = a free one)."`
 	BitTorrentPort *int     `name:"bittorrent-port" placeholder:"N" help:"Port of BitTorrent and the DHT (0 = a free one)."`
 	DNSPort        *int     `name:"dns-port" placeholder:"N" help:"Port of the DNS server, UDP and TCP (0 = a free one)."`
+	SMTPPort       *int     `name:"smtp-port" placeholder:"N" help:"Port of the SMTP relay between nodes (0 = a free one)."`
+	SubmissionPort *int     `name:"submission-port" placeholder:"N" help:"Port of mail submission for mail programs (0 = a free one)."`
+	IMAPPort       *int     `name:"imap-port" placeholder:"N" help:"Port of IMAP (0 = a free one)."`
+	POP3Port       *int     `name:"pop3-port" placeholder:"N" help:"Port of POP3 (0 = a free one)."`
 	LogLevel       *string  `placeholder:"LEVEL" help:"debug, info, warn or error."`
 }
 
@@ -46,6 +50,10 @@ func (f *NodeFlags) options(g *Globals) node.Options {
 			setIf(&c.Ports.Peer, f.PeerPort)
 			setIf(&c.Ports.BitTorrent, f.BitTorrentPort)
 			setIf(&c.Ports.DNS, f.DNSPort)
+			setIf(&c.Ports.SMTP, f.SMTPPort)
+			setIf(&c.Ports.Submission, f.SubmissionPort)
+			setIf(&c.Ports.IMAP, f.IMAPPort)
+			setIf(&c.Ports.POP3, f.POP3Port)
 			setIf(&c.Log.Level, f.LogLevel)
 		},
 	}
@@ -78,6 +86,7 @@ func runHeadless(ctx context.Context, g *Globals, opts node.Options) error {
 	}
 	fmt.Fprintf(g.stdout, "Shoal node %s is running headless; open the web client with this one-time link:\n%s\n",
 		n.Config().Name, n.LoginURL())
+	Welcome(g.stdout, n)
 	<-ctx.Done()
 	return n.Close()
 }
@@ -183,4 +192,13 @@ func (b *backupCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	fmt.Fprintf(g.stdout, "wrote %s (%d bytes)\n", b.File, n)
 	return nil
+}
+
+// Welcome tells what a node made on its first start that is shown only
+// once: the first mail user's password.
+func Welcome(w io.Writer, n *node.Node) {
+	if m := n.Mail(); m != nil && m.FirstPassword != "" {
+		fmt.Fprintf(w, "Mail: your address is %s@%s, password %s\n(shown this once; 'shoal mail user passwd %s' makes a new one)\n",
+			m.FirstUser, m.Domain, m.FirstPassword, m.FirstUser)
+	}
 }
