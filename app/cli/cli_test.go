@@ -34,7 +34,7 @@ func startCLINode(t *testing.T, dir string, extra ...string) *bytes.Buffer {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan int)
-	args := append([]string{"node", "--data", dir, "--ui", "127.0.0.1:0", }, append(freePorts, extra...)...)
+	args := append([]string{"node", "--data", dir, "--ui", "127.0.0.1:0"}, append(freePorts, extra...)...)
 	go func() { done <- Run(ctx, args, &out, &out) }()
 	t.Cleanup(func() {
 		cancel()
