@@ -545,6 +545,10 @@ func TestCurl(t *testing.T) {
 	if err != nil || !strings.Contains(out, "INBOX") || !strings.Contains(out, `\Sent`) {
 		t.Fatalf("curl LIST: %v\n%s", err, out)
 	}
+	// The mailbox URL lists INBOX's sub-folders: none, and no error.
+	if out, err := curl(t, "imap://"+f.addr+"/INBOX", "-u", user+":"+pass); err != nil || out != "" {
+		t.Fatalf("curl imap://.../INBOX: %v\n%s", err, out)
+	}
 	out, err = curl(t, "imap://"+f.addr+"/INBOX;UID=2", "-u", user+":"+pass)
 	if err != nil || out != raw2 {
 		t.Fatalf("curl fetch UID 2: %v\n%q\nwant %q", err, out, raw2)
