@@ -646,3 +646,26 @@ func TestConcurrentSessionsAgree(t *testing.T) {
 		}
 	}
 }
+
+func TestSelectedMailboxRenamedByAnother(t *testing.T) {
+	f := start(t, Options{InsecureAuth: true})
+	a, b := login(t, f, nil), login(t, f, nil)
+	if err := a.Create("Projects", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	appendMsg(t, a, "Projects", message("plan", "x"))
+	if _, err := a.Select("Projects", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Rename("Projects", "Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// A's selected mailbox follows the rename.
+	msgs, err := a.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil || len(msgs) != 1 || msgs[0].Envelope.Subject != "plan" {
+		t.Fatalf("fetch after rename: %v %v", msgs, err)
+	}
+	if err := a.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+		t.Fatalf("store after rename: %v", err)
+	}
+}
