@@ -19,6 +19,7 @@ import (
 type session struct {
 	srv    *Server
 	conn   *imapserver.Conn
+	wire   *wire // nil when the listener gave no *wire
 	remote string
 
 	user string   // "" until logged in
@@ -470,7 +471,15 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	return s.writeFetch(w, refs, options)
 }
 
-func (s *session) writeFetch(w *imapserver.FetchWriter, refs []msgRef, options *imap.FetchOptions) error {
+func (s *session) writeFetch(w *imapserver.FetchWriter, refs []msgRef, options *imap.FetchOptions) (err error) {
+	if s.wire != nil && len(refs) > 1 {
+		s.wire.hold()
+		defer func() {
+			if ferr := s.wire.release(); err == nil {
+				err = ferr
+			}
+		}()
+	}
 	withBody := bodyNeeded(options)
 	for len(refs) > 0 {
 		batch := refs[:min(fetchBatch, len(refs))]
