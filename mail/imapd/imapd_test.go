@@ -510,6 +510,9 @@ func TestLoginNeedsTLSOffLoopback(t *testing.T) {
 	if err := c.Login(user, pass).Wait(); err == nil {
 		t.Fatal("LOGIN in clear succeeded")
 	}
+	if err := c.Authenticate(sasl.NewPlainClient("", user, pass)); err == nil {
+		t.Fatal("AUTHENTICATE PLAIN in clear succeeded")
+	}
 	conn, err := net.Dial("tcp", f.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -545,6 +548,10 @@ func TestCurl(t *testing.T) {
 	if err != nil || !strings.Contains(out, "INBOX") || !strings.Contains(out, `\Sent`) {
 		t.Fatalf("curl LIST: %v\n%s", err, out)
 	}
+	// The mailbox URL lists INBOX's sub-folders: none, and no error.
+	if out, err := curl(t, "imap://"+f.addr+"/INBOX", "-u", user+":"+pass); err != nil || out != "" {
+		t.Fatalf("curl imap://.../INBOX: %v\n%s", err, out)
+	}
 	out, err = curl(t, "imap://"+f.addr+"/INBOX;UID=2", "-u", user+":"+pass)
 	if err != nil || out != raw2 {
 		t.Fatalf("curl fetch UID 2: %v\n%q\nwant %q", err, out, raw2)
@@ -555,5 +562,110 @@ func TestCurl(t *testing.T) {
 	}
 	if out, err := curl(t, "imap://"+f.addr+"/INBOX;UID=1", "-u", user+":wrong password"); err == nil {
 		t.Fatalf("curl with a wrong password got %q", out)
+	}
+}
+
+// TestConcurrentSessionsAgree has deliveries, expunges and flag changes race
+// with three sessions; afterwards every session's view (count and the UID
+// at each sequence number) is the store's.
+func TestConcurrentSessionsAgree(t *testing.T) {
+	f := start(t, Options{InsecureAuth: true})
+	ctx := context.Background()
+	for i := 0; i < 20; i++ {
+		f.store.Deliver(ctx, user, []byte(message(fmt.Sprintf("seed %d", i), "x")))
+	}
+	clients := make([]*imapclient.Client, 3)
+	for i := range clients {
+		clients[i] = login(t, f, &events{})
+		if _, err := clients[i].Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // SMTP-side deliveries
+		defer wg.Done()
+		for i := 0; i < 40; i++ {
+			if _, err := f.store.Deliver(ctx, user, []byte(message(fmt.Sprintf("live %d", i), "y"))); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for n, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; round < 15; round++ {
+				switch (n + round) % 3 {
+				case 0: // delete the first two messages this client knows, expunge
+					if c.Mailbox().NumMessages >= 2 {
+						c.Store(imap.SeqSet{{Start: 1, Stop: 2}}, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
+						if _, err := c.Expunge().Collect(); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				case 1:
+					if _, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true}).Collect(); err != nil {
+						t.Error(err)
+						return
+					}
+				case 2:
+					c.Store(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+					c.Noop().Wait()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	want, err := f.store.UIDs(ctx, user, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range clients {
+		if err := c.Noop().Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.Mailbox().NumMessages; n != uint32(len(want)) {
+			t.Errorf("client %d counts %d messages, the store has %d", i, n, len(want))
+		}
+		msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []uint32
+		for j, m := range msgs {
+			if m.SeqNum != uint32(j+1) {
+				t.Errorf("client %d: FETCH response %d has sequence number %d", i, j+1, m.SeqNum)
+			}
+			got = append(got, uint32(m.UID))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("client %d sees UIDs %v, the store has %v", i, got, want)
+		}
+	}
+}
+
+func TestSelectedMailboxRenamedByAnother(t *testing.T) {
+	f := start(t, Options{InsecureAuth: true})
+	a, b := login(t, f, nil), login(t, f, nil)
+	if err := a.Create("Projects", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	appendMsg(t, a, "Projects", message("plan", "x"))
+	if _, err := a.Select("Projects", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Rename("Projects", "Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// A's selected mailbox follows the rename.
+	msgs, err := a.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil || len(msgs) != 1 || msgs[0].Envelope.Subject != "plan" {
+		t.Fatalf("fetch after rename: %v %v", msgs, err)
+	}
+	if err := a.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+		t.Fatalf("store after rename: %v", err)
 	}
 }

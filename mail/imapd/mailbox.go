@@ -15,7 +15,6 @@ import (
 // committed them (the server's view), and go-imap's trackers, which turn
 // that view into each client's sequence numbers and pending updates.
 type mailbox struct {
-	name        string
 	readOnly    bool
 	uidValidity uint32
 	sess        *session
@@ -23,6 +22,7 @@ type mailbox struct {
 	sub *mailstore.Subscription
 
 	mu        sync.Mutex
+	name      string   // the folder's name now: another session may rename it
 	uids      []uint32 // ascending; index i is server sequence number i+1
 	uidNext   uint32
 	tracker   *imapserver.MailboxTracker
@@ -67,6 +67,12 @@ func equalFoldASCII(a, b string) bool {
 	return true
 }
 
+func (m *mailbox) folder() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.name
+}
+
 func (m *mailbox) close() {
 	m.sub.Close()
 	m.mu.Lock()
@@ -91,6 +97,8 @@ func (m *mailbox) onChange(c mailstore.Change) {
 			m.uids = slices.Delete(m.uids, i, i+1)
 			m.tracker.QueueExpunge(uint32(i) + 1)
 		}
+	case mailstore.FolderRenamed:
+		m.name = c.Name
 	case mailstore.FlagsChanged:
 		if i, ok := m.index(c.UID); ok {
 			var source *imapserver.SessionTracker

@@ -98,7 +98,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		<-s.ctx.Done()
 		ln.Close()
 	}()
-	err := s.imap.Serve(ln)
+	err := s.imap.Serve(wireListener{ln})
 	if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
@@ -140,7 +140,8 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 			remote = host
 		}
 	}
-	return &session{srv: s, conn: c, remote: remote}, nil, nil
+	w, _ := c.NetConn().(*wire)
+	return &session{srv: s, conn: c, wire: w, remote: remote}, nil, nil
 }
 
 // imapError turns a store error into the IMAP answer a client can act on.

@@ -19,6 +19,7 @@ import (
 type session struct {
 	srv    *Server
 	conn   *imapserver.Conn
+	wire   *wire // nil when the listener gave no *wire
 	remote string
 
 	user string   // "" until logged in
@@ -220,7 +221,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if options.ReadOnly {
 		data.PermanentFlags = nil
 	}
-	unseen, err := s.srv.store.Search(s.srv.ctx, s.user, m.name, &mailstore.Criteria{NotFlags: []string{mailstore.FlagSeen}})
+	unseen, err := s.srv.store.Search(s.srv.ctx, s.user, m.folder(), &mailstore.Criteria{NotFlags: []string{mailstore.FlagSeen}})
 	if err != nil {
 		return nil, err
 	}
@@ -281,13 +282,13 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 	}
 	// The EXPUNGE responses come from the tracker, which the store's change
 	// notifications have filled by the time Expunge returns.
-	_, err := s.srv.store.Expunge(s.ctx(), s.user, m.name, only)
+	_, err := s.srv.store.Expunge(s.ctx(), s.user, m.folder(), only)
 	return imapError(err)
 }
 
 func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
 	refs := s.mbox.resolve(numSet)
-	res, err := s.srv.store.Copy(s.ctx(), s.user, s.mbox.name, uidsOf(refs), dest)
+	res, err := s.srv.store.Copy(s.ctx(), s.user, s.mbox.folder(), uidsOf(refs), dest)
 	if err != nil {
 		return nil, copyError(err)
 	}
@@ -300,7 +301,7 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 		return errReadOnly
 	}
 	refs := m.resolve(numSet)
-	res, err := s.srv.store.Move(s.ctx(), s.user, m.name, uidsOf(refs), dest)
+	res, err := s.srv.store.Move(s.ctx(), s.user, m.folder(), uidsOf(refs), dest)
 	if err != nil {
 		return copyError(err)
 	}
@@ -365,7 +366,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		}
 		want = append(want, string(f))
 	}
-	if _, err := s.srv.store.StoreFlags(s.ctx(), s.user, m.name, uidsOf(refs), op, want); err != nil {
+	if _, err := s.srv.store.StoreFlags(s.ctx(), s.user, m.folder(), uidsOf(refs), op, want); err != nil {
 		return imapError(err)
 	}
 	if flags.Silent {
@@ -378,7 +379,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	m := s.mbox
 	c := m.criteria(criteria)
-	uids, err := s.srv.store.Search(s.srv.ctx, s.user, m.name, c)
+	uids, err := s.srv.store.Search(s.srv.ctx, s.user, m.folder(), c)
 	if err != nil {
 		return nil, imapError(err)
 	}
@@ -463,19 +464,27 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		if options.Flags {
 			ctx = s.ctx()
 		}
-		if _, err := s.srv.store.StoreFlags(ctx, s.user, m.name, uidsOf(refs), mailstore.FlagsAdd, []string{mailstore.FlagSeen}); err != nil {
+		if _, err := s.srv.store.StoreFlags(ctx, s.user, m.folder(), uidsOf(refs), mailstore.FlagsAdd, []string{mailstore.FlagSeen}); err != nil {
 			return imapError(err)
 		}
 	}
 	return s.writeFetch(w, refs, options)
 }
 
-func (s *session) writeFetch(w *imapserver.FetchWriter, refs []msgRef, options *imap.FetchOptions) error {
+func (s *session) writeFetch(w *imapserver.FetchWriter, refs []msgRef, options *imap.FetchOptions) (err error) {
+	if s.wire != nil && len(refs) > 1 {
+		s.wire.hold()
+		defer func() {
+			if ferr := s.wire.release(); err == nil {
+				err = ferr
+			}
+		}()
+	}
 	withBody := bodyNeeded(options)
 	for len(refs) > 0 {
 		batch := refs[:min(fetchBatch, len(refs))]
 		refs = refs[len(batch):]
-		msgs, err := s.srv.store.Messages(s.srv.ctx, s.user, s.mbox.name, uidsOf(batch), withBody)
+		msgs, err := s.srv.store.Messages(s.srv.ctx, s.user, s.mbox.folder(), uidsOf(batch), withBody)
 		if err != nil {
 			return err
 		}

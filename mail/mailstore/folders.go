@@ -248,7 +248,7 @@ func (s *Store) RenameFolder(ctx context.Context, user, from, to string) error {
 	if strings.HasPrefix(to, from+string(Delim)) {
 		return fmt.Errorf("%w: cannot move %s under itself", ErrBadInput, from)
 	}
-	err = s.write(ctx, func(tx *storage.Tx, _ *changes) error {
+	err = s.write(ctx, func(tx *storage.Tx, ch *changes) error {
 		ub, _, err := getFolder(tx, u, from)
 		if err != nil {
 			return err
@@ -294,6 +294,7 @@ func (s *Store) RenameFolder(ctx context.Context, user, from, to string) error {
 			if err := putFolder(ub, f); err != nil {
 				return err
 			}
+			ch.add(u, f.ID, Change{Kind: FolderRenamed, Name: newName})
 		}
 		return nil
 	})

@@ -559,6 +559,49 @@ func (s *Store) StoreFlags(ctx context.Context, user, folder string, uids []uint
 	if err != nil {
 		return nil, err
 	}
+	newFlags := func(m msgRecord) []string {
+		switch op {
+		case FlagsAdd:
+			nf, _ := canonicalFlags(append(append([]string(nil), m.Flags...), flags...))
+			return nf
+		case FlagsRemove:
+			nf := []string{}
+			for _, g := range m.Flags {
+				if !hasFlag(flags, g) {
+					nf = append(nf, g)
+				}
+			}
+			return nf
+		}
+		return flags
+	}
+	// Most implicit \Seen settings (FETCH BODY[] of read mail) change
+	// nothing: a read transaction finds that without a commit and fsync.
+	changing := false
+	err = s.db.View(func(tx *storage.Tx) error {
+		ub, f, err := getFolder(tx, u, folder)
+		if err != nil {
+			return err
+		}
+		mb := msgBucket(ub, f.ID)
+		for _, uid := range uids {
+			m, ok, err := getMsg(mb, uid)
+			if err != nil {
+				return err
+			}
+			if ok && !sameFlags(newFlags(m), m.Flags) {
+				changing = true
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil || !changing {
+		if err != nil {
+			err = fmt.Errorf("mailstore: store flags in %s/%s: %w", u, folder, err)
+		}
+		return nil, err
+	}
 	var out []Message
 	err = s.write(ctx, func(tx *storage.Tx, ch *changes) error {
 		out = out[:0]
@@ -575,20 +618,7 @@ func (s *Store) StoreFlags(ctx context.Context, user, folder string, uids []uint
 			if !ok {
 				continue
 			}
-			var nf []string
-			switch op {
-			case FlagsSet:
-				nf = flags
-			case FlagsAdd:
-				nf, _ = canonicalFlags(append(append([]string(nil), m.Flags...), flags...))
-			case FlagsRemove:
-				nf = []string{}
-				for _, g := range m.Flags {
-					if !hasFlag(flags, g) {
-						nf = append(nf, g)
-					}
-				}
-			}
+			nf := newFlags(m)
 			if sameFlags(nf, m.Flags) {
 				continue
 			}

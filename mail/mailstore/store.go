@@ -126,6 +126,8 @@ const (
 	// FolderDeleted: the folder itself is gone (after the expunge of each
 	// of its messages).
 	FolderDeleted
+	// FolderRenamed: the folder is now called Name.
+	FolderRenamed
 )
 
 // Change is one change to a folder, told to its subscribers after commit.
@@ -133,6 +135,7 @@ type Change struct {
 	Kind  ChangeKind
 	UID   uint32
 	Flags []string
+	Name  string // FolderRenamed
 	// Origin is the value the changing call's ctx carried (WithOrigin),
 	// so a session can tell its own changes from others'.
 	Origin any

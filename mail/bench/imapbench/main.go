@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -41,11 +42,19 @@ func main() {
 	populate := flag.Int("populate", 0, "append this many generated messages to INBOX")
 	runs := flag.Int("runs", 5, "measurements of each operation")
 	warmup := flag.Int("warmup", 1, "runs before the measured ones, not counted (caches, indexes)")
+	cpuprofile := flag.String("cpuprofile", "", "with -serve: write a CPU profile of the server here")
 	needle := flag.String("needle", "quokka", "word searched for in bodies (in 1% of the messages)")
 	flag.Parse()
 	var err error
 	switch {
 	case *serve != "":
+		if *cpuprofile != "" {
+			f, perr := os.Create(*cpuprofile)
+			if perr == nil {
+				pprof.StartCPUProfile(f)
+				defer pprof.StopCPUProfile()
+			}
+		}
 		err = serveShoal(*serve, *listen, *user, *pass)
 	case *populate > 0:
 		err = fill(*addr, *user, *pass, *populate, *needle)
