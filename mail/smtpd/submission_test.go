@@ -268,7 +268,7 @@ func TestSwaks(t *testing.T) {
 	// A wrong password fails swaks with 535.
 	out, err := exec.Command(swaks, "--server", host, "--port", port, "--tls", "--tls-ca-path", ca,
 		"--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "nope",
-		"--from", "alice@alice.shoal", "--to", "ann@alice.shoal").CombinedOutput()
+		"--from", "alice@alice.shoal", "--to", "ann@alice.shoal", "--helo", "laptop").CombinedOutput()
 	if err == nil || !bytes.Contains(out, []byte("535 5.7.8")) {
 		t.Fatalf("swaks with a wrong password: %v\n%s", err, out)
 	}
