@@ -96,6 +96,7 @@ func (n *Node) startMail(ctx context.Context) error {
 		RelayPort: members.relayPort,
 		IsMember:  members.has,
 		Scale:     n.cfg.Mail.RetryScale,
+		Dial:      fromBind(bind),
 		OnEvent:   func(e queue.Event) { n.bus.Publish(EventMailQueue, e) },
 		Logger:    log,
 	})
@@ -202,6 +203,16 @@ func (n *Node) startMail(ctx context.Context) error {
 	log.Info("mail started", "domain", domain, "smtp", bound["smtp"], "submission", bound["submission"],
 		"imap", bound["imap"], "pop3", bound["pop3"])
 	return nil
+}
+
+// fromBind dials from the bind address when the node is bound to one, so
+// the receiving node sees the sender at the address it is known by.
+func fromBind(bind netip.Addr) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 30 * time.Second}
+	if !bind.IsUnspecified() {
+		d.LocalAddr = &net.TCPAddr{IP: bind.AsSlice()}
+	}
+	return d.DialContext
 }
 
 // Mail is the node's mail, or nil when mail is off.

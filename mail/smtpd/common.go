@@ -191,6 +191,9 @@ func newID() string {
 
 // received is a Received trace field (RFC 5321 4.4) for the message c sent.
 func received(c *smtp.Conn, host, id string, authed bool, now time.Time) string {
+	if c == nil { // submitted in process, by the node's own user
+		return fmt.Sprintf("Received: by %s with local id %s;\r\n\t%s\r\n", host, id, now.Format(time.RFC1123Z))
+	}
 	proto := "ESMTP"
 	if _, tls := c.TLSConnectionState(); tls {
 		proto += "S"

@@ -102,6 +102,47 @@ func (s *Submission) Serve(ctx context.Context, ln net.Listener) error { return 
 // Close stops the server and drops its connections. It is idempotent.
 func (s *Submission) Close() error { return s.close() }
 
+// Submit sends raw from the node's user as a client of the server would,
+// with the same checks (sender, recipients, From) and the same handling
+// (DKIM, queue, local mailboxes, Sent): the window, the web client and the
+// command line send mail this way. The user must exist; no password is
+// asked, since the caller is the node's own control API.
+func (s *Submission) Submit(ctx context.Context, user string, rcpts []string, raw []byte) error {
+	user = strings.ToLower(user)
+	ok, err := s.opts.Mailboxes.HasUser(ctx, user)
+	if err != nil {
+		return fmt.Errorf("smtpd: submit: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("smtpd: submit: no user %q", user)
+	}
+	if len(rcpts) == 0 {
+		return errors.New("smtpd: submit: no recipients")
+	}
+	ss := &submitSession{s: s, user: user}
+	if err := ss.Mail(ss.address(), nil); err != nil {
+		return submitError(err)
+	}
+	for _, r := range rcpts {
+		if err := ss.Rcpt(r, nil); err != nil {
+			return submitError(err)
+		}
+	}
+	return submitError(ss.Data(bytes.NewReader(raw)))
+}
+
+// submitError is an SMTP reply as an error of this package.
+func submitError(err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return fmt.Errorf("smtpd: submit: %s", se.Message)
+	}
+	if err != nil {
+		return fmt.Errorf("smtpd: submit: %w", err)
+	}
+	return nil
+}
+
 func (s *Submission) newSession(c *smtp.Conn) (smtp.Session, error) {
 	return &submitSession{s: s, c: c}, nil
 }

@@ -31,6 +31,7 @@ type submitFixture struct {
 	addr      string
 	serverTLS *tls.Config
 	clientTLS *tls.Config
+	sub       *Submission
 }
 
 func newSubmitFixture(t *testing.T, mod func(*SubmissionOptions)) *submitFixture {
@@ -59,7 +60,52 @@ func newSubmitFixture(t *testing.T, mod func(*SubmissionOptions)) *submitFixture
 		t.Fatal(err)
 	}
 	f.addr = serve(t, s)
+	f.sub = s
 	return f
+}
+
+// Submit, the node's own way to send, takes the path of a client's DATA:
+// checks, signature, queue, local mailbox, Sent.
+func TestSubmitInProcess(t *testing.T) {
+	f := newSubmitFixture(t, nil)
+	ctx := context.Background()
+	raw := []byte("From: alice@alice.shoal\r\nTo: ann@alice.shoal, bob@bob.shoal\r\nSubject: from the window\r\n\r\nHello.\r\n")
+	if err := f.sub.Submit(ctx, "alice", []string{"ann@alice.shoal", "bob@bob.shoal"}, raw); err != nil {
+		t.Fatal(err)
+	}
+	in := f.boxes.Inbox("ann")
+	if len(in) != 1 || !bytes.Contains(in[0], []byte("with local id")) {
+		t.Fatalf("ann's inbox: %q", in)
+	}
+	if err := dkim.Check(ctx, in[0], "alice.shoal", f.zone.Resolver()); err != nil {
+		t.Errorf("not signed: %v", err)
+	}
+	if q := f.out.all(); len(q) != 1 || strings.Join(q[0].rcpts, ",") != "bob@bob.shoal" {
+		t.Errorf("queued %+v, want bob", q)
+	}
+	if len(f.boxes.Sent("alice")) != 1 {
+		t.Error("no copy in Sent")
+	}
+	for _, c := range []struct {
+		user  string
+		rcpts []string
+		raw   string
+		want  string
+	}{
+		{"nobody", []string{"ann@alice.shoal"}, "Subject: x\r\n\r\nx\r\n", "no user"},
+		{"alice", nil, "Subject: x\r\n\r\nx\r\n", "no recipients"},
+		{"alice", []string{"zed@alice.shoal"}, "Subject: x\r\n\r\nx\r\n", "no such user"},
+		{"alice", []string{"x@example.com"}, "Subject: x\r\n\r\nx\r\n", "outside the group"},
+		{"alice", []string{"ann@alice.shoal"}, "From: bob@bob.shoal\r\n\r\nx\r\n", "your own address"},
+	} {
+		err := f.sub.Submit(ctx, c.user, c.rcpts, []byte(c.raw))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "smtpd: ") {
+			t.Errorf("Submit(%s, %v): %v, want %q", c.user, c.rcpts, err, c.want)
+		}
+	}
+	if len(f.boxes.Inbox("ann")) != 1 || len(f.out.all()) != 1 {
+		t.Error("a refused submission delivered or queued something")
+	}
 }
 
 func plainIR(user, pass string) string {
