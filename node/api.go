@@ -100,6 +100,7 @@ func (a *controlAPI) handler() http.Handler {
 	api("POST /api/v1/logout", a.postLogout)
 	a.cdnRoutes(api)
 	a.dnsRoutes(api)
+	a.mailRoutes(api)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})

@@ -40,6 +40,8 @@ type Mail struct {
 	// FirstPassword is the password made for the first user on this
 	// start, shown once; "" when the user existed already.
 	FirstUser, FirstPassword string
+
+	submission *smtpd.Submission
 }
 
 // mailServices are the mail servers' names in the node record's ports.
@@ -118,6 +120,7 @@ func (n *Node) startMail(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node: mail: %w", err)
 	}
+	m.submission = sub
 	throttle := mailstore.NewLoginThrottle(500*time.Millisecond, 8*time.Second)
 	imap := imapd.New(store, imapd.Options{TLS: tlsConfig, InsecureAuth: insecure, Log: log, Throttle: throttle})
 	pop := pop3d.New(store, pop3d.Options{TLS: tlsConfig, InsecureAuth: insecure, Log: log, Throttle: throttle})

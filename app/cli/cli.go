@@ -59,6 +59,7 @@ type program struct {
 	Unpin   itemCmd    `cmd:"" help:"Let an item be evicted again."`
 	Rm      rmCmd      `cmd:"" help:"Remove an item."`
 	DNS     dnsCmd     `cmd:"" name:"dns" help:"Look up names; list, add and remove your own records."`
+	Mail    mailCmd    `cmd:"" help:"Send and read mail; the queue; the node's mail users."`
 	Backup  backupCmd  `cmd:"" help:"Write a consistent copy of the node's database to <file>."`
 	Version versionCmd `cmd:"" help:"Print Shoal's version."`
 	Help    helpCmd    `cmd:"" help:"Show help for the program or for one command."`
@@ -73,6 +74,7 @@ type Globals struct {
 	JSON bool   `name:"json" help:"Print JSON instead of text."`
 
 	// set by Run, not flags
+	stdin          io.Reader `kong:"-"`
 	stdout, stderr io.Writer `kong:"-"`
 }
 
@@ -134,7 +136,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 // (--help) is printed on stdout and ends the parse with kong's Exit.
 func parse(args []string, stdout, stderr io.Writer) (*program, *kong.Context, error) {
 	p := &program{}
-	p.stdout, p.stderr = stdout, stderr
+	p.stdin, p.stdout, p.stderr = os.Stdin, stdout, stderr
 	parser, err := newParser(p, stdout, stderr)
 	if err != nil { // a mistake in the model above, not the user's
 		return nil, nil, err

@@ -354,8 +354,14 @@ func TestBounceWaitsForTheSendersMailbox(t *testing.T) {
 
 func TestServeOnce(t *testing.T) {
 	alice, _, _ := threeNodes(t)
-	if err := alice.q.Serve(context.Background()); err == nil {
-		t.Fatal("a second Serve ran")
+	// A delivery shows the fixture's Serve is running (before it, this
+	// call could be the first and run for good).
+	alice.submit("alice", []string{"bob@bob.shoal"}, "serve once")
+	waitEvent(t, alice, queue.EventDelivered, "bob@bob.shoal")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := alice.q.Serve(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("a second Serve ran (%v)", err)
 	}
 }
 
