@@ -304,8 +304,6 @@ func jsonError(data []byte, err error) string {
 			field = "value"
 		}
 		return fmt.Sprintf("line %d: %s is a JSON %s, want %v", lineAt(data, typ.Offset), field, typ.Value, typ.Type)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "the JSON ends early"
 	}
 	return err.Error()
 }

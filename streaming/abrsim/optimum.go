@@ -20,6 +20,11 @@ type OptimumConfig struct {
 	Step time.Duration
 	// Segments, when positive, plans only the first Segments segments.
 	Segments int
+	// FreeStart lets the optimum fetch the first segment in any rendition.
+	// By default it starts at the lowest, as the simulated players do: the
+	// start-up delay is not in QoE_lin, so a free first choice would win
+	// score from a delay nobody is charged for.
+	FreeStart bool
 	// Front is the number of labels kept per state; 0 means DefaultFront,
 	// negative means all (exact, and slow on long traces with outages).
 	Front int
@@ -198,6 +203,9 @@ func Optimum(m *Movie, t *Trace, c OptimumConfig) (*Schedule, error) {
 	}
 
 	for r := 0; r < nr; r++ {
+		if r > 0 && !c.FreeStart {
+			break
+		}
 		end, b, _ := md.move(0, r, 0, 0)
 		insert(label{t: end, b: b, r: int16(r), parent: -1, score: md.reward(r, -1)})
 	}
