@@ -1,0 +1,345 @@
+package abrsim
+
+import (
+	"math"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-p2p/shoal/streaming/abr"
+)
+
+const ms = time.Millisecond
+
+func write(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestReadSabreTrace(t *testing.T) {
+	p := write(t, "t.json", `[{"duration_ms": 1000, "bandwidth_kbps": 1500, "latency_ms": 100},
+	 {"duration_ms": 500.5, "bandwidth_kbps": 0, "latency_ms": 20}]`)
+	tr, err := ReadTrace(p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Period{{time.Second, 1500, 100 * ms}, {500500 * time.Microsecond, 0, 20 * ms}}
+	if len(tr.Periods) != 2 || tr.Periods[0] != want[0] || tr.Periods[1] != want[1] || tr.Name != "t.json" {
+		t.Fatalf("trace = %+v, want %+v", tr, want)
+	}
+	if tr.Length() != 1500500*time.Microsecond {
+		t.Errorf("length %v", tr.Length())
+	}
+}
+
+func TestReadTraceErrors(t *testing.T) {
+	for _, c := range []struct{ name, body, want string }{
+		{"syntax", "[\n{\"duration_ms\": 1000,\n \"bandwidth_kbps\": x}]", "t.json: line 3"},
+		{"type", `[{"duration_ms": "1000", "bandwidth_kbps": 1, "latency_ms": 1}]`, "duration_ms is a JSON string"},
+		{"missing", `[{"duration_ms": 1000, "latency_ms": 1}]`, "period 0: bandwidth_kbps is missing"},
+		{"negative", `[{"duration_ms": 1000, "bandwidth_kbps": 1, "latency_ms": 1}, {"duration_ms": -5, "bandwidth_kbps": 1, "latency_ms": 1}]`, "period 1: duration_ms is -5"},
+		{"latency", `[{"duration_ms": 1000, "bandwidth_kbps": 1, "latency_ms": -1}]`, "latency_ms is -1"},
+		{"empty", `[]`, "has no periods"},
+		{"silent", `[{"duration_ms": 1000, "bandwidth_kbps": 0, "latency_ms": 1}]`, "delivers no bits"},
+		{"truncated", `[{"duration_ms": 1000`, "unexpected end of JSON input"},
+	} {
+		_, err := ReadTrace(write(t, "t.json", c.body), 0)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.name, err, c.want)
+		}
+	}
+	if _, err := ReadTrace(filepath.Join(t.TempDir(), "absent.json"), 0); err == nil {
+		t.Error("absent file read")
+	}
+}
+
+func TestReadMahimahi(t *testing.T) {
+	// Deliveries at 1, 1, 50 and 100 ms, and 150 and 250: the trace lasts
+	// 250 ms, cut into 100, 100 and 50 ms. Bin 0 (0–100 ms) holds 1, 1, 50;
+	// the instant 100 opens bin 1 with 150; 250 is the wrap-around instant
+	// and belongs to the last bin. 3 · 12000 bits / 100 ms = 360 kbps;
+	// 2 · 12000 / 100 = 240; 1 · 12000 / 50 = 240.
+	tr, err := ReadTrace(write(t, "mm", "1\n1\n50\n100\n150\n\n250\n"), 40*ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Period{{100 * ms, 360, 40 * ms}, {100 * ms, 240, 40 * ms}, {50 * ms, 240, 40 * ms}}
+	if len(tr.Periods) != len(want) {
+		t.Fatalf("periods %+v, want %+v", tr.Periods, want)
+	}
+	for i := range want {
+		if tr.Periods[i] != want[i] {
+			t.Errorf("period %d = %+v, want %+v", i, tr.Periods[i], want[i])
+		}
+	}
+	for _, c := range []struct{ body, want string }{
+		{"5\n7\nabc\n", "line 3: \"abc\" is not a timestamp"},
+		{"5\n3\n", "line 2: timestamp 3 is before 5"},
+		{"-4\n", "line 1"},
+		{"\n\n", "no timestamps"},
+		{"0\n0\n", "spans 0 ms"},
+	} {
+		_, err := ReadTrace(write(t, "mm", c.body), 0)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want it to contain %q", c.body, err, c.want)
+		}
+	}
+}
+
+func TestReadTracesFolder(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"b.json", "a.json", ".hidden"} {
+		os.WriteFile(filepath.Join(dir, n), []byte(`[{"duration_ms": 1000, "bandwidth_kbps": 5, "latency_ms": 0}]`), 0o644)
+	}
+	ts, err := ReadTraces(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 2 || ts[0].Name != "a.json" || ts[1].Name != "b.json" {
+		t.Errorf("traces %v %v", ts[0].Name, len(ts))
+	}
+	if _, err := ReadTraces(t.TempDir(), 0); err == nil || !strings.Contains(err.Error(), "no trace files") {
+		t.Errorf("empty folder: %v", err)
+	}
+}
+
+func TestReadMovie(t *testing.T) {
+	m, err := ReadMovie(write(t, "m.json", `{"segment_duration_ms": 2000, "bitrates_kbps": [100, 200],
+	  "segment_sizes_bits": [[200000, 400000], [190000, 410000]]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.SegmentDuration != 2*time.Second || len(m.Sizes) != 2 || m.Sizes[1][1] != 410000 {
+		t.Errorf("movie %+v", m)
+	}
+	for _, c := range []struct{ body, want string }{
+		{`{"bitrates_kbps": [1], "segment_sizes_bits": [[1]]}`, "segment_duration_ms is missing"},
+		{`{"segment_duration_ms": 0, "bitrates_kbps": [1], "segment_sizes_bits": [[1]]}`, "segment duration is 0s"},
+		{`{"segment_duration_ms": 1000, "bitrates_kbps": [200, 100], "segment_sizes_bits": [[1, 1]]}`, "bitrate 1 (100 kbps) is not above"},
+		{`{"segment_duration_ms": 1000, "bitrates_kbps": [100, 200], "segment_sizes_bits": [[1, 1], [1]]}`, "segment 1 has 1 sizes for 2 bitrates"},
+		{`{"segment_duration_ms": 1000, "bitrates_kbps": [100], "segment_sizes_bits": [[0]]}`, "segment 0 rendition 0: size 0"},
+		{`{"segment_duration_ms": 1000, "bitrates_kbps": [100], "segment_sizes_bits": []}`, "no segments"},
+		{`{"segment_duration_ms": 1000, "bitrates_kbps": "fast"}`, "line 1: bitrates_kbps is a JSON string"},
+	} {
+		_, err := ReadMovie(write(t, "m.json", c.body))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.body, err, c.want)
+		}
+	}
+}
+
+func TestNetwork(t *testing.T) {
+	// 1 s at 1000 kbps, 1 s of outage, 1 s at 3000 kbps; then again.
+	n := newNetwork(&Trace{Periods: []Period{
+		{time.Second, 1000, 10 * ms}, {time.Second, 0, 20 * ms}, {time.Second, 3000, 30 * ms},
+	}})
+	for _, c := range []struct{ t, bits float64 }{
+		{0, 0}, {500, 0.5e6}, {1500, 1e6}, {2500, 2.5e6}, {3000, 4e6}, {3500, 4.5e6}, {6500, 8.5e6},
+	} {
+		if got := n.bitsAt(c.t); math.Abs(got-c.bits) > 1e-6 {
+			t.Errorf("bitsAt(%v) = %v, want %v", c.t, got, c.bits)
+		}
+	}
+	// 1e6 bits are all there at 1000 ms, not during the outage after.
+	for _, c := range []struct{ bits, t float64 }{{0.5e6, 500}, {1e6, 1000}, {1.3e6, 2100}, {4e6, 3000}, {4.5e6, 3500}} {
+		if got := n.timeFor(c.bits); math.Abs(got-c.t) > 1e-6 {
+			t.Errorf("timeFor(%v) = %v, want %v", c.bits, got, c.t)
+		}
+	}
+	// A request at 900 ms: latency 10 ms, then 0.09e6 bits to 1000 ms, the
+	// outage, and the remaining 0.21e6 at 3000 kbps: 70 ms → 2070 ms.
+	first, end := n.fetch(900, 0.3e6)
+	if math.Abs(first-910) > 1e-6 || math.Abs(end-2070) > 1e-6 {
+		t.Errorf("fetch at 900 = %v, %v; want 910, 2070", first, end)
+	}
+}
+
+// flat is a movie of n segments whose sizes are exactly bitrate × duration.
+func flat(n int, seg time.Duration, bitrates ...float64) *Movie {
+	m := &Movie{SegmentDuration: seg, Bitrates: bitrates}
+	for i := 0; i < n; i++ {
+		row := make([]float64, len(bitrates))
+		for j, b := range bitrates {
+			row[j] = b * float64(seg.Milliseconds())
+		}
+		m.Sizes = append(m.Sizes, row)
+	}
+	return m
+}
+
+func TestRunFastNetwork(t *testing.T) {
+	m := flat(40, 2*time.Second, 500, 1000, 2000, 4000)
+	tr := &Trace{Name: "fast", Periods: []Period{{time.Minute, 100000, 20 * ms}}}
+	for _, name := range []string{"throughput", "bolae", "shoal"} {
+		a, _ := abr.New(name)
+		r, err := Run(m, tr, a, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.QoE.Rebuffer != 0 || r.QoE.Rebuffers != 0 {
+			t.Errorf("%s: rebuffered %v", name, r.QoE.Rebuffer)
+		}
+		if r.Renditions[0] != 0 {
+			t.Errorf("%s: first segment in rendition %d, want 0", name, r.Renditions[0])
+		}
+		// After start-up (two segments for BOLA-E: its first choice uses
+		// the throughput) every segment is the top rendition.
+		for i, q := range r.Renditions[2:] {
+			if q != 3 {
+				t.Errorf("%s: segment %d in rendition %d, want 3", name, i+2, q)
+				break
+			}
+		}
+		if r.QoE.Segments != 40 {
+			t.Errorf("%s: %d segments played, want 40", name, r.QoE.Segments)
+		}
+	}
+}
+
+func TestRunOutage(t *testing.T) {
+	m := flat(30, 2*time.Second, 500, 1000)
+	// 20 s at 2000 kbps, then 60 s of nothing, then 2000 kbps again: the
+	// buffer (at most 25 s) runs dry during the outage.
+	tr := &Trace{Name: "outage", Periods: []Period{
+		{20 * time.Second, 2000, 50 * ms}, {time.Minute, 0, 50 * ms}, {time.Hour, 2000, 50 * ms},
+	}}
+	a, _ := abr.New("throughput")
+	r, err := Run(m, tr, a, Config{Timeline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.QoE.Rebuffer < 30*time.Second || r.QoE.Rebuffers < 1 {
+		t.Errorf("rebuffer %v in %d events, want at least 35 s in one or more", r.QoE.Rebuffer, r.QoE.Rebuffers)
+	}
+	if r.QoE.Segments != 30 || len(r.Timeline) == 0 {
+		t.Errorf("segments %d, timeline %d samples", r.QoE.Segments, len(r.Timeline))
+	}
+	// Wall time = start-up + movie + rebuffering.
+	want := r.QoE.Startup + 60*time.Second + r.QoE.Rebuffer
+	if d := r.Wall - want; d < -ms || d > ms {
+		t.Errorf("wall %v, want start-up + 60 s + rebuffer = %v", r.Wall, want)
+	}
+}
+
+func TestRunRejects(t *testing.T) {
+	m := flat(3, 2*time.Second, 500)
+	a, _ := abr.New("shoal")
+	if _, err := Run(m, &Trace{Name: "x"}, a, Config{}); err == nil {
+		t.Error("empty trace accepted")
+	}
+	tr := &Trace{Periods: []Period{{time.Second, 100, 0}}}
+	if _, err := Run(m, tr, a, Config{Buffer: time.Second}); err == nil {
+		t.Error("buffer shorter than a segment accepted")
+	}
+	if _, err := Run(m, tr, badChoice{}, Config{}); err == nil || !strings.Contains(err.Error(), "chose rendition 7") {
+		t.Errorf("out-of-range rendition: %v", err)
+	}
+}
+
+type badChoice struct{}
+
+func (badChoice) Name() string                   { return "bad" }
+func (badChoice) Choose(*abr.State) abr.Decision { return abr.Decision{Rendition: 7} }
+
+// bruteForce is the best QoE_lin over every schedule of the model.
+func bruteForce(md *model, n, nr int, free bool) float64 {
+	best := math.Inf(-1)
+	var walk func(i, prev int, t, b int32, score float64)
+	walk = func(i, prev int, t, b int32, score float64) {
+		if i == n {
+			best = math.Max(best, score)
+			return
+		}
+		for r := 0; r < nr; r++ {
+			if i == 0 && r > 0 && !free {
+				break
+			}
+			end, nb, stall := md.move(i, r, t, b)
+			walk(i+1, r, end, nb, score+md.reward(r, prev)-md.penalty*float64(stall))
+		}
+	}
+	walk(0, -1, 0, 0, 0)
+	return best
+}
+
+func TestOptimumMatchesBruteForce(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	frontMatters := 0
+	for trial := 0; trial < 60; trial++ {
+		// 9 segments of 1 s, 3 renditions with sizes varying ±30 %, a 3 s
+		// buffer, and a trace of 200–1000 ms periods at 0, 500, 1500 or
+		// 3000 kbps: stalls and waits both happen.
+		bitrates := []float64{300, 900, 2000}
+		m := flat(9, time.Second, bitrates...)
+		for _, row := range m.Sizes {
+			for j := range row {
+				row[j] *= 0.7 + 0.6*rng.Float64()
+			}
+		}
+		tr := &Trace{Name: "random"}
+		for k := 0; k < 10; k++ {
+			kbps := []float64{0, 500, 1500, 3000}[rng.Intn(4)]
+			if k == 0 {
+				kbps = 1500
+			}
+			tr.Periods = append(tr.Periods, Period{time.Duration(200+rng.Intn(800)) * ms, kbps, time.Duration(rng.Intn(80)) * ms})
+		}
+		for _, free := range []bool{false, true} {
+			c := OptimumConfig{Buffer: 3 * time.Second, Step: 20 * ms, Front: -1, FreeStart: free}
+			s, err := Optimum(m, tr, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			md, _ := newModel(m, tr, c)
+			want := bruteForce(md, len(m.Sizes), len(bitrates), free)
+			if math.Abs(s.Score-want) > 1e-9 {
+				t.Fatalf("trial %d free %v: optimum %.6f, exhaustive search %.6f", trial, free, s.Score, want)
+			}
+			// The schedule reproduces its score.
+			if math.Abs(s.QoE.Score()-s.Score) > 1e-9 {
+				t.Fatalf("trial %d: schedule replays to %.6f, optimum said %.6f", trial, s.QoE.Score(), s.Score)
+			}
+			// A capped front can only lose.
+			c.Front = 1
+			capped, _ := Optimum(m, tr, c)
+			if capped.Score > s.Score+1e-9 {
+				t.Fatalf("trial %d: front of 1 scores %.6f above the exact %.6f", trial, capped.Score, s.Score)
+			}
+			if capped.Score < s.Score-1e-9 {
+				frontMatters++
+			}
+		}
+	}
+	// The cases must be hard enough that one value per state is not enough.
+	if frontMatters == 0 {
+		t.Error("no case where keeping a front of labels matters")
+	}
+}
+
+func TestOptimumBeatsAlgorithms(t *testing.T) {
+	// On a constant link the model's rounding to 100 ms costs nothing that
+	// matters, and no online choice can do better than the optimum.
+	m := flat(20, 2*time.Second, 500, 1000, 2000)
+	tr := &Trace{Name: "steady", Periods: []Period{{time.Minute, 1500, 0}}}
+	s, err := Optimum(m, tr, OptimumConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"throughput", "bolae", "shoal"} {
+		a, _ := abr.New(name)
+		r, _ := Run(m, tr, a, Config{})
+		if r.QoE.Score() > s.Score+1e-6 {
+			t.Errorf("%s scores %.3f above the optimum %.3f", name, r.QoE.Score(), s.Score)
+		}
+	}
+	if _, err := Optimum(m, tr, OptimumConfig{Step: 300 * ms, Buffer: 10 * time.Second}); err == nil {
+		t.Error("a step that does not divide the segment accepted")
+	}
+}
