@@ -186,9 +186,9 @@ func (j Job) key() string {
 }
 
 // Package packages src into outDir/<key> and returns the folder. progress,
-// if not nil, is called from time to time with how much of the source has
-// been packaged; it may be called from another goroutine than the caller's,
-// but never concurrently.
+// if not nil, is called on the calling goroutine about twice a second with
+// how much of the source has been packaged, and once more with done ==
+// total at the end.
 //
 // If the folder exists already, Package returns it with Reused set and runs
 // no ffmpeg. On any error, and when ctx is cancelled (ffmpeg is killed),
@@ -214,7 +214,7 @@ func Package(ctx context.Context, src, outDir string, opts Options, progress fun
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, fmt.Errorf("packager: %w", err)
 	}
-	tmp, err := os.MkdirTemp(outDir, ".partial-"+key+"-")
+	tmp, err := os.MkdirTemp(outDir, partialPrefix+key+"-")
 	if err != nil {
 		return nil, fmt.Errorf("packager: %w", err)
 	}
@@ -267,6 +267,30 @@ func Package(ctx context.Context, src, outDir string, opts Options, progress fun
 		progress(job.Source.Duration, job.Source.Duration)
 	}
 	return &Result{Dir: final, Key: key, Meta: meta}, nil
+}
+
+// partialPrefix starts the name of a folder that Package is still writing.
+const partialPrefix = ".partial-"
+
+// RemovePartials deletes what packaging runs that were killed (a crash, a
+// power cut) left in outDir. Call it when no Package runs on outDir, such as
+// when the node starts; Package itself never leaves one behind.
+func RemovePartials(outDir string) error {
+	es, err := os.ReadDir(outDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("packager: %w", err)
+	}
+	for _, e := range es {
+		if e.IsDir() && strings.HasPrefix(e.Name(), partialPrefix) {
+			if err := os.RemoveAll(filepath.Join(outDir, e.Name())); err != nil {
+				return fmt.Errorf("packager: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // existing returns a complete packaged folder at dir, if there is one.

@@ -314,17 +314,30 @@ func TestPackage(t *testing.T) {
 		rungs   int
 		seconds float64
 		extra   []string
+		rotated bool // coded h×w with a 90° display rotation
 	}{
-		{"720p with audio", 1280, 720, "30", true, 5, 5, nil},
-		{"no audio", 640, 360, "30", false, 3, 4.5, nil},
+		{"720p with audio", 1280, 720, "30", true, 5, 5, nil, false},
+		{"no audio", 640, 360, "30", false, 3, 4.5, nil, false},
 		// testsrc2 makes even sizes only, and 4:2:0 needs them: scale, in 4:4:4.
-		{"odd size", 853, 479, "25", true, 4, 4, []string{"-vf", "scale=853:479,setsar=1", "-pix_fmt", "yuv444p"}},
-		{"portrait", 360, 640, "30", true, 3, 4, nil},
-		{"60 fps", 640, 360, "60", false, 3, 4, nil},
+		{"odd size", 853, 479, "25", true, 4, 4, []string{"-vf", "scale=853:479,setsar=1", "-pix_fmt", "yuv444p"}, false},
+		{"portrait", 360, 640, "30", true, 3, 4, nil, false},
+		{"60 fps", 640, 360, "60", false, 3, 4, nil, false},
+		{"29.97 fps", 480, 270, "30000/1001", true, 2, 7, nil, false},
+		{"rotated phone video", 360, 640, "30", true, 3, 3, nil, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			src := clip(t, srcDir, strings.ReplaceAll(c.name, " ", "-")+".mp4", c.w, c.h, c.fps, c.seconds, c.audio, c.extra...)
+			name := strings.ReplaceAll(c.name, " ", "-") + ".mp4"
+			var src string
+			if c.rotated {
+				coded := clip(t, srcDir, "coded-"+name, c.h, c.w, c.fps, c.seconds, c.audio, c.extra...)
+				src = filepath.Join(srcDir, name)
+				if b, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-i", coded, "-c", "copy", "-metadata:s:v:0", "rotate=90", src).CombinedOutput(); err != nil {
+					t.Fatalf("rotate: %v\n%s", err, b)
+				}
+			} else {
+				src = clip(t, srcDir, name, c.w, c.h, c.fps, c.seconds, c.audio, c.extra...)
+			}
 			out := t.TempDir()
 			var mu sync.Mutex
 			var calls []time.Duration
@@ -344,7 +357,7 @@ func TestPackage(t *testing.T) {
 			if s.Width != c.w || s.Height != c.h || s.HasAudio != c.audio {
 				t.Errorf("probed %+v", s)
 			}
-			if fps, _ := strconv.ParseFloat(c.fps, 64); s.FrameRate != fps {
+			if s.FrameRateRational != c.fps && s.FrameRateRational != c.fps+"/1" {
 				t.Errorf("probed %v fps, made %s", s.FrameRate, c.fps)
 			}
 			verify(t, res, s, c.rungs)
@@ -549,5 +562,58 @@ func TestPackageCancelled(t *testing.T) {
 	}
 	if names := entries(t, out); len(names) != 0 {
 		t.Errorf("left %v", names)
+	}
+}
+
+// TestPackageConcurrent packages one source twice at once: both succeed and
+// one folder results.
+func TestPackageConcurrent(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	src := clip(t, dir, "a.mp4", 320, 180, "30", 2.5, false)
+	out := t.TempDir()
+	var wg sync.WaitGroup
+	results := make([]*Result, 2)
+	errs := make([]error, 2)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = Package(context.Background(), src, out, testOptions, nil)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	if results[0].Dir != results[1].Dir {
+		t.Errorf("two folders: %s and %s", results[0].Dir, results[1].Dir)
+	}
+	if names := entries(t, out); len(names) != 1 || names[0] != results[0].Key {
+		t.Errorf("output folder holds %v", names)
+	}
+	verify(t, results[0], results[0].Meta.Source, 2)
+}
+
+func TestRemovePartials(t *testing.T) {
+	out := t.TempDir()
+	for _, d := range []string{".partial-abc-123/sub", "0123456789abcdef0123456789abcdef", "other"} {
+		if err := os.MkdirAll(filepath.Join(out, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(out, ".partial-abc-123", "manifest.mpd"), []byte("<MPD/>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemovePartials(out); err != nil {
+		t.Fatal(err)
+	}
+	if names := entries(t, out); fmt.Sprint(names) != "[0123456789abcdef0123456789abcdef other]" {
+		t.Errorf("left %v", names)
+	}
+	if err := RemovePartials(filepath.Join(out, "missing")); err != nil {
+		t.Errorf("a missing folder: %v", err)
 	}
 }
