@@ -19,6 +19,7 @@ package mpd
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -126,7 +127,14 @@ func Parse(raw []byte) (*Manifest, error) {
 	if trimmed[0] != '<' {
 		return nil, errors.New("mpd: not an MPD: not XML")
 	}
-	doc, err := dashmpd.MPDFromBytes(raw)
+	if err := wellFormed(raw); err != nil {
+		return nil, fmt.Errorf("mpd: not an MPD: %w", err)
+	}
+	safe, err := escapeTextGT(raw)
+	if err != nil {
+		return nil, fmt.Errorf("mpd: not an MPD: %w", err)
+	}
+	doc, err := dashmpd.MPDFromBytes(safe)
 	if err != nil {
 		return nil, fmt.Errorf("mpd: not an MPD: %w", err)
 	}
@@ -168,6 +176,7 @@ func Parse(raw []byte) (*Manifest, error) {
 	}
 
 	ids := map[string]bool{}
+	total := 0
 	for i, a := range p.AdaptationSets {
 		kind := contentKind(a)
 		if kind == "" {
@@ -176,6 +185,12 @@ func Parse(raw []byte) (*Manifest, error) {
 		as, err := parseAdaptationSet(m.Duration, base, p.SegmentTemplate, a, kind, ids)
 		if err != nil {
 			return nil, fmt.Errorf("mpd: adaptation set %d: %w", i, err)
+		}
+		for _, r := range as.Representations {
+			total += len(r.Segments)
+		}
+		if total > maxTotalSegments {
+			return nil, fmt.Errorf("mpd: more than %d segments in all", maxTotalSegments)
 		}
 		if kind == "video" {
 			m.Video = append(m.Video, as)
@@ -428,9 +443,13 @@ type segTime struct {
 	t, d   uint64
 }
 
-// maxSegments bounds the expansion of one representation, so a hostile
-// manifest (a tiny @duration, a huge @r) cannot exhaust memory.
-const maxSegments = 1 << 20
+// maxSegments bounds the expansion of one representation (at 2 s a
+// segment, 72 hours), and maxTotalSegments that of a whole manifest, so a
+// hostile manifest (a tiny @duration, a huge @r) cannot exhaust memory.
+const (
+	maxSegments      = 1 << 17
+	maxTotalSegments = 1 << 20
+)
 
 // segmentTimes lists the segments of a template over a period of length dur.
 func segmentTimes(t *dashmpd.SegmentTemplateType, dur time.Duration) ([]segTime, error) {
@@ -450,7 +469,10 @@ func segmentTimes(t *dashmpd.SegmentTemplateType, dur time.Duration) ([]segTime,
 		pto = *t.PresentationTimeOffset
 	}
 	// end is the period's end in timescale units from the period's start.
-	end := durationTicks(dur, timescale)
+	end, ok := durationTicks(dur, timescale)
+	if !ok || timescale > math.MaxUint32 {
+		return nil, errors.New("the duration does not fit the timescale")
+	}
 
 	var out []segTime
 	if tl := t.SegmentTimeline; tl != nil {
@@ -540,12 +562,13 @@ func ticks(n int64, timescale uint64) time.Duration {
 }
 
 // durationTicks converts d to units of 1/timescale s, rounded to the nearest
-// unit (MPD durations are written with limited precision).
-func durationTicks(d time.Duration, timescale uint64) uint64 {
+// unit (MPD durations are written with limited precision), and reports
+// whether the result fits in 63 bits.
+func durationTicks(d time.Duration, timescale uint64) (uint64, bool) {
 	v := new(big.Int).Mul(big.NewInt(int64(d)), new(big.Int).SetUint64(timescale))
 	v.Add(v, big.NewInt(int64(time.Second)/2))
 	v.Quo(v, big.NewInt(int64(time.Second)))
-	return v.Uint64()
+	return v.Uint64(), v.IsInt64()
 }
 
 // expand substitutes the identifiers of a segment template (ISO/IEC 23009-1
@@ -686,4 +709,108 @@ func isAbsolute(u string) bool {
 		}
 	}
 	return false
+}
+
+// wellFormed checks raw with the standard library's strict XML decoder: one
+// root element, balanced, nothing but space, comments and processing
+// instructions around it. dash-mpd's own decoder (a patched copy of
+// encoding/xml) is less strict.
+func wellFormed(raw []byte) error {
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	d.Strict = true
+	roots, depth := 0, 0
+	for {
+		tok, err := d.RawToken()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
+				return errors.New("text outside the root element")
+			}
+		case xml.Directive:
+			return unsupported("an XML directive (DOCTYPE)")
+		}
+	}
+	if depth != 0 {
+		return errors.New("unexpected end of the document")
+	}
+	if roots != 1 {
+		return fmt.Errorf("%d root elements", roots)
+	}
+	return nil
+}
+
+// escapeTextGT writes every '>' in character data as "&gt;". dash-mpd
+// v0.17.0's decoder stops reading text at a '>' without consuming it and
+// then reads empty text at the same place forever: an MPD with "a > b" in a
+// title would hang Parse. Markup (tags with their quoted attributes,
+// comments, processing instructions, CDATA) is copied as it is.
+func escapeTextGT(raw []byte) ([]byte, error) {
+	if bytes.IndexByte(raw, '>') < 0 {
+		return raw, nil
+	}
+	out := make([]byte, 0, len(raw)+64)
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c == '>' {
+			out = append(out, "&gt;"...)
+			i++
+			continue
+		}
+		if c != '<' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		rest := raw[i:]
+		end := 0 // length of the markup starting at i
+		for _, m := range [][2]string{{"<!--", "-->"}, {"<![CDATA[", "]]>"}, {"<?", "?>"}} {
+			if bytes.HasPrefix(rest, []byte(m[0])) {
+				if k := bytes.Index(rest[len(m[0]):], []byte(m[1])); k >= 0 {
+					end = len(m[0]) + k + len(m[1])
+				}
+				break
+			}
+		}
+		if end == 0 && !bytes.HasPrefix(rest, []byte("<!")) && !bytes.HasPrefix(rest, []byte("<?")) {
+			end = tagEnd(rest)
+		}
+		if end == 0 {
+			return nil, errors.New("unterminated markup")
+		}
+		out = append(out, rest[:end]...)
+		i += end
+	}
+	return out, nil
+}
+
+// tagEnd is the length of the tag at the start of b, up to its '>' outside
+// quoted attribute values, or 0 if it does not end.
+func tagEnd(b []byte) int {
+	var quote byte
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '>':
+			return i + 1
+		}
+	}
+	return 0
 }

@@ -278,7 +278,12 @@ func TestParseRefuses(t *testing.T) {
 		{"bad frame rate", oneRep(`<Representation id="v" bandwidth="1000" width="640" height="360" frameRate="fast"><SegmentTemplate duration="2" initialization="i.mp4" media="$Number$.m4s"/></Representation>`), false, "frameRate"},
 		{"timeline without d", oneRep(`<Representation id="v" bandwidth="1000" width="640" height="360"><SegmentTemplate initialization="i.mp4" media="$Time$.m4s"><SegmentTimeline><S t="0"/></SegmentTimeline></SegmentTemplate></Representation>`), false, "no duration"},
 		{"timeline going back", oneRep(`<Representation id="v" bandwidth="1000" width="640" height="360"><SegmentTemplate initialization="i.mp4" media="$Time$.m4s"><SegmentTimeline><S t="0" d="4"/><S t="2" d="2"/></SegmentTimeline></SegmentTemplate></Representation>`), false, "before the end"},
-		{"too many segments", oneRep(`<Representation id="v" bandwidth="1000" width="640" height="360"><SegmentTemplate initialization="i.mp4" media="$Time$.m4s" timescale="1000"><SegmentTimeline><S t="0" d="1" r="2000000000"/></SegmentTimeline></SegmentTemplate></Representation>`), false, "more than"},
+		{"too many segments", oneRep(`<Representation id="v" bandwidth="1000" width="640" height="360"><SegmentTemplate initialization="i.mp4" media="$Time$.m4s" timescale="1000"><SegmentTimeline><S t="0" d="1" r="200000"/></SegmentTimeline></SegmentTemplate></Representation>`), false, "more than"},
+		{"unbalanced", mpdWith(`type="static" mediaPresentationDuration="PT4S"`, `<Period><AdaptationSet contentType="video">`+goodRep+`</Period>`), false, "not an MPD"},
+		{"text around the root", "x" + oneRep(goodRep), false, "not XML"},
+		{"text after the root", oneRep(goodRep) + "x>", false, "outside the root"},
+		{"two roots", oneRep(goodRep) + oneRep(goodRep), false, "2 root elements"},
+		{"DOCTYPE", `<?xml version="1.0"?><!DOCTYPE MPD [<!ENTITY a "aaaa">]>` + oneRep(goodRep)[len(`<?xml version="1.0"?>`):], true, "DOCTYPE"},
 		{"only text", mpdWith(`type="static" mediaPresentationDuration="PT4S"`, `<Period><AdaptationSet contentType="text"><Representation id="t" bandwidth="100" mimeType="text/vtt"><BaseURL>s.vtt</BaseURL></Representation></AdaptationSet></Period>`), false, "no video or audio"},
 	}
 	for _, c := range cases {
@@ -297,6 +302,51 @@ func TestParseRefuses(t *testing.T) {
 				t.Errorf("errors.Is(%q, ErrUnsupported) = %v, want %v", err, got, c.unsupported)
 			}
 		})
+	}
+}
+
+// TestParseTextWithGT: a '>' in text is valid XML (and hangs dash-mpd's
+// decoder unless escaped first).
+func TestParseTextWithGT(t *testing.T) {
+	raw := mpdWith(`type="static" mediaPresentationDuration="PT4S"`,
+		`<ProgramInformation><Title>before > after</Title></ProgramInformation><!-- a > b --><Period><AdaptationSet contentType="video"><![CDATA[x > y]]>`+goodRep+`</AdaptationSet></Period>`)
+	done := make(chan error, 1)
+	go func() {
+		m, err := Parse([]byte(raw))
+		if err == nil {
+			var b bytes.Buffer
+			if err = m.Write(&b); err == nil && !strings.Contains(b.String(), "before &gt; after") {
+				err = fmt.Errorf("the title was not kept: %s", b.String())
+			}
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Parse hangs on a '>' in text")
+	}
+}
+
+func TestEscapeTextGT(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`<a b=">">x > y</a>`, `<a b=">">x &gt; y</a>`},
+		{`<a b='>'/><!-- > --><?p > ?><![CDATA[>]]>>`, `<a b='>'/><!-- > --><?p > ?><![CDATA[>]]>&gt;`},
+		{`no markup`, `no markup`},
+	}
+	for _, c := range cases {
+		got, err := escapeTextGT([]byte(c.in))
+		if err != nil || string(got) != c.want {
+			t.Errorf("escapeTextGT(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{`<a b=">`, `<!-- >`, `<?p >`, `<![CDATA[ >`, `<!DOCTYPE x>`} {
+		if got, err := escapeTextGT([]byte(bad)); err == nil {
+			t.Errorf("escapeTextGT(%q) = %q, want an error", bad, got)
+		}
 	}
 }
 

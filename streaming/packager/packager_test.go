@@ -617,3 +617,26 @@ func TestRemovePartials(t *testing.T) {
 		t.Errorf("a missing folder: %v", err)
 	}
 }
+
+// BenchmarkHashFile measures the content hash that keys the output, against
+// which a reuse check is paid (go test -bench HashFile -run ^$).
+func BenchmarkHashFile(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "big")
+	chunk := bytes.Repeat([]byte("shoal video "), 1<<16) // 768 KiB
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 86; i++ { // about 64 MiB
+		f.Write(chunk)
+	}
+	f.Close()
+	info, _ := os.Stat(path)
+	b.SetBytes(info.Size())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := hashFile(context.Background(), path); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
