@@ -25,6 +25,7 @@ import (
 	"io"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,6 +92,14 @@ type Segment struct {
 	Start    time.Duration // presentation time from the start of the period
 	Duration time.Duration
 	URL      string // relative to the MPD
+}
+
+// Ladder is the set's representations ordered by bandwidth, lowest first
+// (the order ABR algorithms index), whatever their order in the MPD.
+func (as AdaptationSet) Ladder() []Representation {
+	out := slices.Clone(as.Representations)
+	slices.SortStableFunc(out, func(a, b Representation) int { return a.Bandwidth - b.Bandwidth })
+	return out
 }
 
 // Representation finds a representation of the manifest by id.

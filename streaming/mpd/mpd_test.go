@@ -89,6 +89,13 @@ func TestParseFFmpeg(t *testing.T) {
 			t.Errorf("audio segment %d: URL %q, want %q", i, s.URL, want)
 		}
 	}
+	var ladder []int
+	for _, r := range v.Ladder() {
+		ladder = append(ladder, r.Bandwidth)
+	}
+	if fmt.Sprint(ladder) != "[300000 700000 1200000 2500000]" || v.Representations[0].Bandwidth != 2500000 {
+		t.Errorf("Ladder() bandwidths %v (and the document order must stay)", ladder)
+	}
 	if r, ok := m.Representation("2"); !ok || r.Height != 360 {
 		t.Errorf("Representation(2) = %+v, %v", r, ok)
 	}
