@@ -104,6 +104,21 @@ func TestParseFFmpeg(t *testing.T) {
 	}
 }
 
+// TestParseFFmpegNumber: ffmpeg with -use_timeline 0 writes $Number$ with
+// @duration and no timeline.
+func TestParseFFmpegNumber(t *testing.T) {
+	m := parseFile(t, "ffmpeg-number.mpd")
+	if len(m.Video) != 1 || len(m.Video[0].Representations) != 2 || len(m.Audio) != 1 {
+		t.Fatalf("%+v", public(m))
+	}
+	for _, r := range append(m.Video[0].Representations, m.Audio[0].Representations...) {
+		want := segs("chunk-stream"+r.ID+"-%05d.m4s", 1, 2*time.Second, 2*time.Second, 2*time.Second, 2*time.Second)
+		if !reflect.DeepEqual(r.Segments, want) {
+			t.Errorf("representation %s:\n got %+v\nwant %+v", r.ID, r.Segments, want)
+		}
+	}
+}
+
 func TestParseShaka(t *testing.T) {
 	m := parseFile(t, "shaka.mpd")
 	if m.Duration != 10010*time.Millisecond {
@@ -198,7 +213,7 @@ func TestParseAdaptationSetTemplate(t *testing.T) {
 // TestRoundTrip parses, writes and parses again: the manifest must be the
 // same, and writing again must give the same bytes.
 func TestRoundTrip(t *testing.T) {
-	for _, name := range []string{"ffmpeg.mpd", "shaka.mpd", "gpac.mpd", "adaptationset-template.mpd"} {
+	for _, name := range []string{"ffmpeg.mpd", "ffmpeg-number.mpd", "shaka.mpd", "gpac.mpd", "adaptationset-template.mpd"} {
 		t.Run(name, func(t *testing.T) {
 			m := parseFile(t, name)
 			var first bytes.Buffer

@@ -92,7 +92,8 @@ type Meta struct {
 	Version int    `json:"version"`
 	Key     string `json:"key"`
 	// SourceName is the source's file name when it was packaged (the folder
-	// is reused for any file with the same content).
+	// is reused for any file with the same content). The folder is published
+	// as it is, so meta.json holds no local path.
 	SourceName   string `json:"source_name"`
 	SourceSize   int64  `json:"source_size"`
 	SourceSHA256 string `json:"source_sha256"`
@@ -162,10 +163,10 @@ func Plan(ctx context.Context, src string, opts Options) (Job, error) {
 
 // key names the output folder: the source's content hash and everything
 // that decides the output. The full SHA-256 is used (rather than size,
-// mtime and a sample of the content): hashing reads the file at several
-// hundred MB/s, far faster than ffmpeg decodes it, and a content hash finds
-// a copied or renamed file again and never mistakes an edited one for the
-// original.
+// mtime and a sample of the content): hashing reads about a GB/s, far
+// faster than ffmpeg decodes the same bytes, and a content hash finds a
+// copied or renamed file again and never mistakes a file edited in the
+// middle for the original.
 func (j Job) key() string {
 	params, _ := json.Marshal(struct {
 		V       int
