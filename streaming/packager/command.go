@@ -47,7 +47,13 @@ func (j Job) Command(dir string) []string {
 	n := len(j.Ladder)
 
 	var graph strings.Builder
-	fmt.Fprintf(&graph, "[0:v:0]split=%d", n+1)
+	graph.WriteString("[0:v:0]")
+	if j.Source.Interlaced {
+		// One frame per frame (not per field), so the frame rate and the
+		// keyframe interval stay the source's.
+		graph.WriteString("yadif=mode=send_frame,")
+	}
+	fmt.Fprintf(&graph, "split=%d", n+1)
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&graph, "[s%d]", i)
 	}

@@ -164,9 +164,9 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("phone:\n got %+v\nwant %+v", s, want)
 	}
 
-	// Anamorphic DVD: 720x576 with SAR 64:45 shows as 1024x576.
-	dvd := parse(`{"streams":[{"codec_type":"video","width":720,"height":576,"sample_aspect_ratio":"64:45","avg_frame_rate":"25/1","bit_rate":"5000000"}],"format":{"duration":"3"}}`)
-	if s, err := describe("dvd.mpg", dvd); err != nil || s.Width != 1024 || s.Height != 576 || s.HasAudio {
+	// Anamorphic, interlaced DVD: 720x576 with SAR 64:45 shows as 1024x576.
+	dvd := parse(`{"streams":[{"codec_type":"video","width":720,"height":576,"sample_aspect_ratio":"64:45","avg_frame_rate":"25/1","bit_rate":"5000000","field_order":"tt"}],"format":{"duration":"3"}}`)
+	if s, err := describe("dvd.mpg", dvd); err != nil || s.Width != 1024 || s.Height != 576 || s.HasAudio || !s.Interlaced {
 		t.Errorf("dvd: %+v, %v", s, err)
 	}
 
@@ -211,6 +211,11 @@ func TestCommand(t *testing.T) {
 			t.Errorf("command lacks %s:\n%s", want, got)
 		}
 	}
+	j.Source.Interlaced = true
+	if got := ShellQuote(j.Command("/o")); !strings.Contains(got, "'[0:v:0]yadif=mode=send_frame,split=6[s0]") {
+		t.Errorf("command for an interlaced source:\n%s", got)
+	}
+	j.Source.Interlaced = false
 	j.Audio = nil
 	if got := ShellQuote(j.Command("/o")); strings.Contains(got, "0:a:0") || !strings.Contains(got, "-adaptation_sets id=0,streams=v ") {
 		t.Errorf("command without audio:\n%s", got)

@@ -324,6 +324,8 @@ func TestPackage(t *testing.T) {
 		{"60 fps", 640, 360, "60", false, 3, 4, nil, false},
 		{"29.97 fps", 480, 270, "30000/1001", true, 2, 7, nil, false},
 		{"rotated phone video", 360, 640, "30", true, 3, 3, nil, true},
+		// 50 fields a second woven into 25 interlaced frames.
+		{"interlaced", 720, 576, "50", false, 5, 3, []string{"-vf", "interlace=scan=tff", "-flags", "+ildct+ilme", "-x264-params", "tff=1"}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -357,7 +359,11 @@ func TestPackage(t *testing.T) {
 			if s.Width != c.w || s.Height != c.h || s.HasAudio != c.audio {
 				t.Errorf("probed %+v", s)
 			}
-			if s.FrameRateRational != c.fps && s.FrameRateRational != c.fps+"/1" {
+			if c.name == "interlaced" {
+				if !s.Interlaced || s.FrameRateRational != "25/1" {
+					t.Errorf("probed %+v as progressive or not at 25 fps", s)
+				}
+			} else if s.Interlaced || s.FrameRateRational != c.fps && s.FrameRateRational != c.fps+"/1" {
 				t.Errorf("probed %v fps, made %s", s.FrameRate, c.fps)
 			}
 			verify(t, res, s, c.rungs)

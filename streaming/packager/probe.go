@@ -34,6 +34,9 @@ type Source struct {
 	VideoBitrate int           `json:"video_bitrate"`
 	Duration     time.Duration `json:"duration_ns"`
 	VideoCodec   string        `json:"video_codec"`
+	// Interlaced is set when the video is coded as fields (ffprobe's
+	// field_order tt, bb, tb or bt); it is deinterlaced before scaling.
+	Interlaced bool `json:"interlaced,omitempty"`
 	// HasAudio, AudioChannels and AudioSampleRate describe the first audio
 	// stream.
 	HasAudio        bool `json:"has_audio"`
@@ -54,6 +57,7 @@ type probeOutput struct {
 		Duration          string `json:"duration"`
 		Channels          int    `json:"channels"`
 		SampleRate        string `json:"sample_rate"`
+		FieldOrder        string `json:"field_order"`
 		Disposition       struct {
 			AttachedPic int `json:"attached_pic"`
 			StillImage  int `json:"still_image"`
@@ -121,6 +125,10 @@ func describe(path string, out probeOutput) (Source, error) {
 		return s, fmt.Errorf("packager: %s: %w (the video stream has no size)", path, ErrNotVideo)
 	}
 	s.VideoCodec = v.CodecName
+	switch v.FieldOrder {
+	case "tt", "bb", "tb", "bt":
+		s.Interlaced = true
+	}
 	w, h := float64(v.Width), float64(v.Height)
 	if n, d, ok := ratio(v.SampleAspectRatio); ok && n > 0 && d > 0 {
 		w = w * float64(n) / float64(d)
