@@ -9,8 +9,10 @@ export CGO_ENABLED := 1
 BUILD_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev
 RUN_PKGS   := $(BUILD_PKGS) libgl1-mesa-dri
 # aria2 and mktorrent: the real BitTorrent client and torrent maker of
-# `make interop` and `make bench`.
-TEST_PKGS  := $(RUN_PKGS) xvfb xauth x11-utils imagemagick chromium curl aria2 mktorrent dnsutils
+# `make interop` and `make bench`; ffmpeg for DASH packaging; swaks (with
+# its TLS and SASL modules), curl and isync (mbsync): real mail clients.
+TEST_PKGS  := $(RUN_PKGS) xvfb xauth x11-utils imagemagick chromium curl aria2 mktorrent dnsutils \
+              ffmpeg swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl isync
 
 .PHONY: all build run test vet unit smoke interop deps-build deps-run deps-test bench clean
 
@@ -62,6 +64,8 @@ bench: deps-test build
 	GO=$(GO) bash .ci/bench-cdn.sh $(BIN)
 	$(call ensure,dnsperf unbound dnsmasq)
 	bash naming/bench/dnsbench.sh -r 3
+	$(GO) run ./streaming/cmd/abrsim --movie ../shared/abr/movies/bbb.json --trace ../shared/abr/traces/3g --abr throughput,bolae,shoal,optimum
+	$(GO) run ./streaming/cmd/abrsim --movie ../shared/abr/movies/bbb.json --trace ../shared/abr/traces/4g --abr throughput,bolae,shoal,optimum
 
 clean:
 	rm -rf bin
