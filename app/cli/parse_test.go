@@ -148,7 +148,7 @@ var samples = map[string]string{
 	"PATH": "/tmp/film.mp4", "Q": "film", "NAME": "film.mp4", "DIR": "/tmp/got",
 	"MAGNET":   "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
 	"INFOHASH": "0123456789abcdef0123456789abcdef01234567", "FILE.torrent": "/tmp/film.torrent",
-	"COMMAND": "get", "FILE": "/tmp/backup.db", "TYPE": "MX", "VALUE": "10 alice.shoal.", "S": "60", "HOST:PORT": "127.0.0.1:7453",
+	"COMMAND": "get", "ID": "1", "ADDR": "bob@bob.shoal", "FOLDER": "Sent", "FILE": "/tmp/backup.db", "TYPE": "MX", "VALUE": "10 alice.shoal.", "S": "60", "HOST:PORT": "127.0.0.1:7453",
 }
 
 // readmeCommandLines expands every `bin/shoal ...` line of README.md into
@@ -172,8 +172,10 @@ func readmeCommandLines(t *testing.T) [][]string {
 		parts := strings.Split(line, " | ")
 		group := strings.Fields(parts[0])
 		for i, part := range parts {
-			if i > 0 && len(group) > 0 {
-				part = group[0] + " " + part // "dns records | set ..." is "dns set ..."
+			if i > 0 && len(group) > 1 {
+				// "dns records | set ..." is "dns set ...": the words
+				// before the first part's last one name the group.
+				part = strings.Join(group[:len(group)-1], " ") + " " + part
 			}
 			for _, l := range expandOptional(strings.TrimSpace(part)) {
 				out = append(out, expandAlternatives(strings.Fields(l))...)
@@ -230,7 +232,7 @@ func TestEveryReadmeCommandLineParses(t *testing.T) {
 		seen[cmd] = true
 		var words []string
 		for _, a := range args {
-			if strings.HasPrefix(a, "-") || !regexp.MustCompile(`^[a-z]+$`).MatchString(a) || len(words) == 2 {
+			if strings.HasPrefix(a, "-") || !regexp.MustCompile(`^[a-z]+$`).MatchString(a) || len(words) == 3 {
 				break
 			}
 			words = append(words, a)
@@ -239,7 +241,8 @@ func TestEveryReadmeCommandLineParses(t *testing.T) {
 			t.Errorf("shoal %q selected %q, want %q", args, cmd, want)
 		}
 	}
-	for _, want := range []string{"window", "node", "status", "login", "publish", "ls", "get", "peers", "pause", "resume", "pin", "unpin", "rm", "dns query", "dns records", "dns set", "dns rm", "backup", "version", "help", "completion"} {
+	for _, want := range []string{"window", "node", "status", "login", "publish", "ls", "get", "peers", "pause", "resume", "pin", "unpin", "rm", "dns query", "dns records", "dns set", "dns rm", "backup", "version", "help", "completion",
+		"mail send", "mail ls", "mail read", "mail queue", "mail user ls", "mail user add", "mail user passwd", "mail user rm"} {
 		if !seen[want] {
 			t.Errorf("README.md shows no command line for %q", want)
 		}
