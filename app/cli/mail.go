@@ -217,7 +217,13 @@ type mailUserAddCmd struct {
 }
 
 func (a *mailUserAddCmd) Run(ctx context.Context, g *Globals) error {
-	pw, err := a.read(g)
+	return a.send(ctx, g, http.MethodPost, "/api/v1/mail/users", map[string]string{"name": a.Name})
+}
+
+// send reads or leaves out the password, sends body with it to the node
+// and prints the user it answers.
+func (p passwordFlag) send(ctx context.Context, g *Globals, method, path string, body map[string]string) error {
+	pw, err := p.read(g)
 	if err != nil {
 		return err
 	}
@@ -225,8 +231,9 @@ func (a *mailUserAddCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
+	body["password"] = pw
 	var u node.MailUser
-	if err := c.doJSON(ctx, http.MethodPost, "/api/v1/mail/users", map[string]string{"name": a.Name, "password": pw}, &u); err != nil {
+	if err := c.doJSON(ctx, method, path, body, &u); err != nil {
 		return err
 	}
 	return printUser(g, u, pw == "")
@@ -238,19 +245,7 @@ type mailUserPasswdCmd struct {
 }
 
 func (p *mailUserPasswdCmd) Run(ctx context.Context, g *Globals) error {
-	pw, err := p.read(g)
-	if err != nil {
-		return err
-	}
-	c, err := g.dial()
-	if err != nil {
-		return err
-	}
-	var u node.MailUser
-	if err := c.doJSON(ctx, http.MethodPut, "/api/v1/mail/users/"+url.PathEscape(p.Name)+"/password", map[string]string{"password": pw}, &u); err != nil {
-		return err
-	}
-	return printUser(g, u, pw == "")
+	return p.send(ctx, g, http.MethodPut, "/api/v1/mail/users/"+url.PathEscape(p.Name)+"/password", map[string]string{})
 }
 
 func printUser(g *Globals, u node.MailUser, generated bool) error {
