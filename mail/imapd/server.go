@@ -44,9 +44,10 @@ type Options struct {
 
 // Server serves IMAP on the store's mailboxes.
 type Server struct {
-	store *mailstore.Store
-	opts  Options
-	imap  *imapserver.Server
+	store     *mailstore.Store
+	opts      Options
+	imap      *imapserver.Server
+	envelopes *envelopeCache
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -54,6 +55,10 @@ type Server struct {
 	closed bool
 	wg     sync.WaitGroup // sessions
 }
+
+// envelopeCacheSize is how many envelopes the server keeps: a few hundred
+// bytes each, so a mailbox of this size fits in some tens of MiB.
+const envelopeCacheSize = 100_000
 
 // New makes a server on store.
 func New(store *mailstore.Store, opts Options) *Server {
@@ -66,7 +71,7 @@ func New(store *mailstore.Store, opts Options) *Server {
 	if opts.MaxMessageBytes == 0 {
 		opts.MaxMessageBytes = 50 << 20
 	}
-	s := &Server{store: store, opts: opts}
+	s := &Server{store: store, opts: opts, envelopes: newEnvelopeCache(envelopeCacheSize)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,

@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-message/textproto"
 	"github.com/shoal-p2p/shoal/mail/mailstore"
 )
 
@@ -481,23 +479,36 @@ func (s *session) writeFetch(w *imapserver.FetchWriter, refs []msgRef, options *
 		}()
 	}
 	withBody := bodyNeeded(options)
+	// The header is needed for the envelope alone: read it only for the
+	// bodies whose envelope is not cached.
+	envelopeOnly := withBody == mailstore.HeaderOnly && len(options.BodySection) == 0
 	for len(refs) > 0 {
 		batch := refs[:min(fetchBatch, len(refs))]
 		refs = refs[len(batch):]
-		msgs, err := s.srv.store.Messages(s.srv.ctx, s.user, s.mbox.folder(), uidsOf(batch), withBody)
+		part := withBody
+		if envelopeOnly {
+			part = mailstore.NoBody
+		}
+		msgs, err := s.srv.store.Messages(s.srv.ctx, s.user, s.mbox.folder(), uidsOf(batch), part)
 		if err != nil {
 			return err
 		}
-		byUID := make(map[uint32]*mailstore.Message, len(msgs))
+		envs := make([]*imap.Envelope, len(msgs))
+		if options.Envelope {
+			if err := s.envelopes(msgs, envs, envelopeOnly); err != nil {
+				return err
+			}
+		}
+		byUID := make(map[uint32]int, len(msgs))
 		for i := range msgs {
-			byUID[msgs[i].UID] = &msgs[i]
+			byUID[msgs[i].UID] = i
 		}
 		for _, r := range batch {
-			msg := byUID[r.uid]
-			if msg == nil {
+			i, ok := byUID[r.uid]
+			if !ok {
 				continue // expunged meanwhile
 			}
-			if err := writeMessage(w.CreateMessage(r.seq), msg, options); err != nil {
+			if err := writeMessage(w.CreateMessage(r.seq), &msgs[i], envs[i], options); err != nil {
 				return err
 			}
 		}
@@ -505,7 +516,50 @@ func (s *session) writeFetch(w *imapserver.FetchWriter, refs []msgRef, options *
 	return nil
 }
 
-func writeMessage(rw *imapserver.FetchResponseWriter, msg *mailstore.Message, options *imap.FetchOptions) error {
+// envelopes fills envs[i] with the envelope of msgs[i], from the cache or
+// by parsing the header. Without bodies in msgs (headerless), it reads the
+// headers of the cache misses.
+func (s *session) envelopes(msgs []mailstore.Message, envs []*imap.Envelope, headerless bool) error {
+	var missing []uint32
+	for i := range msgs {
+		if e, ok := s.srv.envelopes.get(msgs[i].BodyID); ok {
+			envs[i] = e
+			continue
+		}
+		if headerless {
+			missing = append(missing, msgs[i].UID)
+			continue
+		}
+		envs[i] = envelope(msgs[i].Body)
+		s.srv.envelopes.put(msgs[i].BodyID, envs[i])
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	heads, err := s.srv.store.Messages(s.srv.ctx, s.user, s.mbox.folder(), missing, mailstore.HeaderOnly)
+	if err != nil {
+		return err
+	}
+	byUID := make(map[uint32]*mailstore.Message, len(heads))
+	for i := range heads {
+		byUID[heads[i].UID] = &heads[i]
+	}
+	for i := range msgs {
+		if envs[i] != nil {
+			continue
+		}
+		h := byUID[msgs[i].UID]
+		if h == nil {
+			envs[i] = &imap.Envelope{} // expunged between the two reads
+			continue
+		}
+		envs[i] = envelope(h.Body)
+		s.srv.envelopes.put(h.BodyID, envs[i])
+	}
+	return nil
+}
+
+func writeMessage(rw *imapserver.FetchResponseWriter, msg *mailstore.Message, env *imap.Envelope, options *imap.FetchOptions) error {
 	if options.UID {
 		rw.WriteUID(imap.UID(msg.UID))
 	}
@@ -519,7 +573,7 @@ func writeMessage(rw *imapserver.FetchResponseWriter, msg *mailstore.Message, op
 		rw.WriteRFC822Size(msg.Size)
 	}
 	if options.Envelope {
-		rw.WriteEnvelope(envelope(msg.Body))
+		rw.WriteEnvelope(env)
 	}
 	if options.BodyStructure != nil {
 		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(msg.Body)))
@@ -550,10 +604,3 @@ func writeMessage(rw *imapserver.FetchResponseWriter, msg *mailstore.Message, op
 	return rw.Close()
 }
 
-func envelope(body []byte) *imap.Envelope {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(body)))
-	if err != nil {
-		return &imap.Envelope{}
-	}
-	return imapserver.ExtractEnvelope(h)
-}

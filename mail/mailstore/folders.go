@@ -344,7 +344,7 @@ func (s *Store) dropFolder(tx *storage.Tx, ch *changes, user string, f folderRec
 	if mb := msgBucket(ub, f.ID); mb != nil {
 		err := mb.ForEach(func(k, raw []byte) error {
 			var m msgRecord
-			if err := json.Unmarshal(raw, &m); err != nil {
+			if err := m.decode(raw); err != nil {
 				return err
 			}
 			ch.add(user, f.ID, Change{Kind: MessageExpunged, UID: m.UID})
@@ -426,7 +426,7 @@ func (s *Store) FolderStatus(ctx context.Context, user, name string) (Status, er
 		st.Folder = f.public()
 		return msgBucket(ub, f.ID).ForEach(func(_, raw []byte) error {
 			var m msgRecord
-			if err := json.Unmarshal(raw, &m); err != nil {
+			if err := m.decode(raw); err != nil {
 				return err
 			}
 			st.Messages++

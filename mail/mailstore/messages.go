@@ -98,11 +98,14 @@ type Message struct {
 	InternalDate time.Time
 	Size         int64
 	MessageID    string
-	Body         []byte
+	// BodyID names the body by its content (hex SHA-256): equal IDs mean
+	// equal bodies, so what is derived from a body can be kept by its ID.
+	BodyID string
+	Body   []byte
 }
 
 func (m msgRecord) public() Message {
-	return Message{UID: m.UID, Flags: append([]string(nil), m.Flags...), InternalDate: m.Date, Size: m.Size, MessageID: m.MessageID}
+	return Message{UID: m.UID, Flags: append([]string(nil), m.Flags...), InternalDate: m.Date, Size: m.Size, MessageID: m.MessageID, BodyID: m.Body}
 }
 
 func uidKey(uid uint32) []byte {
@@ -117,12 +120,12 @@ func getMsg(mb *bbolt.Bucket, uid uint32) (msgRecord, bool, error) {
 	if raw == nil {
 		return m, false, nil
 	}
-	err := json.Unmarshal(raw, &m)
+	err := m.decode(raw)
 	return m, err == nil, err
 }
 
 func putMsg(mb *bbolt.Bucket, m msgRecord) error {
-	raw, err := json.Marshal(m)
+	raw, err := m.encode()
 	if err != nil {
 		return err
 	}
@@ -759,7 +762,7 @@ func (s *Store) remove(ctx context.Context, user, folder string, uids []uint32, 
 		if uids == nil {
 			err = mb.ForEach(func(_, raw []byte) error {
 				var m msgRecord
-				if err := json.Unmarshal(raw, &m); err != nil {
+				if err := m.decode(raw); err != nil {
 					return err
 				}
 				cand = append(cand, m)

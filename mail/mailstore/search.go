@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -90,7 +89,7 @@ func (s *Store) Search(ctx context.Context, user, folder string, c *Criteria) ([
 				return err
 			}
 			var m msgRecord
-			if err := json.Unmarshal(raw, &m); err != nil {
+			if err := m.decode(raw); err != nil {
 				return err
 			}
 			e := evalMsg{m: &m}

@@ -1,0 +1,52 @@
+package mailstore
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestMessageRecordRoundTrip(t *testing.T) {
+	date := time.Date(2026, 12, 1, 9, 30, 0, 123456789, time.UTC)
+	for _, m := range []msgRecord{
+		{UID: 1, Flags: []string{}, Date: date, Size: 0, Body: "ab"},
+		{UID: 4294967295, Flags: []string{FlagSeen, "$Label1"}, Date: date, Size: 25 << 20, Body: "0123456789abcdef", MessageID: "<x@alice.shoal>"},
+	} {
+		raw, err := m.encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got msgRecord
+		if err := got.decode(raw); err != nil {
+			t.Fatalf("decode %x: %v", raw, err)
+		}
+		if !reflect.DeepEqual(got, m) || !got.Date.Equal(m.Date) {
+			t.Errorf("got %+v, want %+v", got, m)
+		}
+		// Every shorter or longer record is refused, not misread.
+		for i := range raw {
+			var short msgRecord
+			if err := short.decode(raw[:i]); err == nil {
+				t.Errorf("%d of %d bytes decoded as %+v", i, len(raw), short)
+			}
+		}
+		var long msgRecord
+		if err := long.decode(append(raw, 0)); err == nil {
+			t.Errorf("a trailing byte decoded as %+v", long)
+		}
+	}
+}
+
+// Records stored as JSON, before the binary form, are still read.
+func TestMessageRecordReadsJSON(t *testing.T) {
+	want := msgRecord{UID: 7, Flags: []string{FlagSeen}, Date: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Size: 42, Body: "beef", MessageID: "<m@b.shoal>"}
+	raw, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got msgRecord
+	if err := got.decode(raw); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+}
