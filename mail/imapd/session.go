@@ -603,4 +603,3 @@ func writeMessage(rw *imapserver.FetchResponseWriter, msg *mailstore.Message, en
 	}
 	return rw.Close()
 }
-
