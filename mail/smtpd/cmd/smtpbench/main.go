@@ -1,6 +1,7 @@
-// Command smtpbench runs the relay server on a real bbolt database, for
-// measuring durable accepts with Postfix's smtp-source: every message is
-// committed (fsynced) before the 250 that answers its DATA.
+// Command smtpbench runs the relay server on the node's own mail store
+// (mailstore on a real bbolt database), for measuring durable accepts with
+// Postfix's smtp-source: every message is committed (fsynced) into the
+// recipient's INBOX before the 250 that answers its DATA.
 //
 // The sender's domain is outside the group and allowed (smtp-source cannot
 // sign), so each message still goes through the DKIM check, finds no
@@ -9,12 +10,11 @@
 //	smtpbench -listen 127.0.0.1:7425 -db /tmp/bench.db -domain bob.shoal -users bob
 //
 // It prints the listening address, serves until SIGINT or SIGTERM, then
-// prints the number of messages stored.
+// prints the number of messages in the INBOXes, counted from the database.
 package main
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,53 +22,13 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync/atomic"
 	"syscall"
 
+	"github.com/shoal-p2p/shoal/mail/mailstore"
 	"github.com/shoal-p2p/shoal/mail/smtpd"
 	"github.com/shoal-p2p/shoal/storage"
+	"golang.org/x/crypto/bcrypt"
 )
-
-// store is a minimal mail store on bbolt: one bucket of messages, one
-// commit per delivery (or combined commits with -batch).
-type store struct {
-	db    *storage.DB
-	users map[string]bool
-	batch bool
-	n     atomic.Uint64
-}
-
-var inbox = []byte("bench.inbox")
-
-func (s *store) Deliver(_ context.Context, user string, raw []byte) (uint32, error) {
-	if !s.users[user] {
-		return 0, fmt.Errorf("no user %s", user)
-	}
-	seq := s.n.Add(1)
-	put := func(tx *storage.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(inbox)
-		if err != nil {
-			return err
-		}
-		var k [8]byte
-		binary.BigEndian.PutUint64(k[:], seq)
-		return b.Put(k[:], raw)
-	}
-	if s.batch {
-		return uint32(seq), s.db.Batch(put)
-	}
-	return uint32(seq), s.db.Update(put)
-}
-
-func (s *store) AppendSent(ctx context.Context, user string, raw []byte) (uint32, error) {
-	return s.Deliver(ctx, user, raw)
-}
-
-func (s *store) Authenticate(context.Context, string, string) error {
-	return errors.New("smtpbench: no logins")
-}
-
-func (s *store) HasUser(_ context.Context, user string) (bool, error) { return s.users[user], nil }
 
 // noKeys answers every TXT lookup with "not found".
 type noKeys struct{}
@@ -89,7 +49,6 @@ func run() error {
 	dbPath := flag.String("db", "", "bbolt database file (required)")
 	domain := flag.String("domain", "bob.shoal", "the domain mail is accepted for")
 	users := flag.String("users", "bob", "comma-separated users of -domain")
-	batch := flag.Bool("batch", false, "combine concurrent commits (bbolt Batch) instead of one Update each")
 	flag.Parse()
 	if *dbPath == "" {
 		return errors.New("-db is required")
@@ -99,9 +58,17 @@ func run() error {
 		return err
 	}
 	defer db.Close()
-	st := &store{db: db, users: map[string]bool{}, batch: *batch}
+	st, err := mailstore.Open(db, mailstore.Options{PasswordCost: bcrypt.MinCost})
+	if err != nil {
+		return err
+	}
+	var names []string
 	for _, u := range strings.Split(*users, ",") {
-		st.users[strings.ToLower(strings.TrimSpace(u))] = true
+		u = strings.ToLower(strings.TrimSpace(u))
+		if err := st.AddUser(context.Background(), u, "smtpbench-unused"); err != nil {
+			return err
+		}
+		names = append(names, u)
 	}
 	relay, err := smtpd.NewRelay(smtpd.RelayOptions{
 		Domains: []string{*domain}, Mailboxes: st, Resolver: noKeys{}, AllowOutside: true,
@@ -118,6 +85,14 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = relay.Serve(ctx, ln)
-	fmt.Println("stored", st.n.Load())
+	stored := 0
+	for _, u := range names {
+		uids, uerr := st.UIDs(context.Background(), u, "INBOX")
+		if uerr != nil {
+			return errors.Join(err, uerr)
+		}
+		stored += len(uids)
+	}
+	fmt.Println("stored", stored)
 	return err
 }
