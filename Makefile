@@ -64,6 +64,9 @@ bench: deps-test build
 	GO=$(GO) bash .ci/bench-cdn.sh $(BIN)
 	$(call ensure,dnsperf unbound dnsmasq)
 	bash naming/bench/dnsbench.sh -r 3
+	$(call ensure,postfix dovecot-imapd)
+	sh mail/bench/smtp.sh
+	sh mail/bench/imap.sh
 	$(GO) run ./streaming/cmd/abrsim --movie ../shared/abr/movies/bbb.json --trace ../shared/abr/traces/3g --abr throughput,bolae,shoal,optimum
 	$(GO) run ./streaming/cmd/abrsim --movie ../shared/abr/movies/bbb.json --trace ../shared/abr/traces/4g --abr throughput,bolae,shoal,optimum
 
