@@ -32,8 +32,10 @@ require (
 require (
 	github.com/emersion/go-msgauth v0.7.0
 	github.com/emersion/go-smtp v0.26.0
+	github.com/fclairamb/ftpserverlib v0.32.3
 	github.com/mjl-/mox v0.0.17
 	github.com/posener/complete v1.2.3
+	github.com/spf13/afero v1.15.0
 	github.com/willabides/kongplete v0.4.0
 )
 
