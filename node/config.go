@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -36,7 +37,35 @@ type Config struct {
 	CDN   CDNConfig  `toml:"cdn" json:"cdn"`
 	DNS   DNSConfig  `toml:"dns" json:"dns"`
 	Mail  MailConfig `toml:"mail" json:"mail"`
+	FTP   FTPConfig  `toml:"ftp" json:"ftp"`
 	Log   LogConfig  `toml:"log" json:"log"`
+}
+
+// FTPConfig sets up the library's FTP server (read-only).
+type FTPConfig struct {
+	Enabled bool `toml:"enabled" json:"enabled"`
+	// Anonymous lets "anonymous" and "ftp" in with any password; otherwise
+	// a login is a mail user's.
+	Anonymous bool `toml:"anonymous" json:"anonymous"`
+	// PassivePorts is the range passive data connections use, "START-END";
+	// "" picks free ports.
+	PassivePorts string `toml:"passive_ports" json:"passive_ports"`
+}
+
+// passiveRange parses PassivePorts.
+func (f FTPConfig) passiveRange() ([2]int, error) {
+	if f.PassivePorts == "" {
+		return [2]int{}, nil
+	}
+	var r [2]int
+	start, end, ok := strings.Cut(f.PassivePorts, "-")
+	var err1, err2 error
+	r[0], err1 = strconv.Atoi(strings.TrimSpace(start))
+	r[1], err2 = strconv.Atoi(strings.TrimSpace(end))
+	if !ok || err1 != nil || err2 != nil || r[0] < 1 || r[1] < r[0] || r[1] > 65535 {
+		return [2]int{}, fmt.Errorf("ftp.passive_ports %q must be START-END, 1 <= START <= END <= 65535", f.PassivePorts)
+	}
+	return r, nil
 }
 
 // MailConfig sets up the node's mail: every node is the mail server of
@@ -94,6 +123,7 @@ type Ports struct {
 	Submission int `toml:"submission" json:"submission"`
 	IMAP       int `toml:"imap" json:"imap"`
 	POP3       int `toml:"pop3" json:"pop3"`
+	FTP        int `toml:"ftp" json:"ftp"`
 }
 
 // LogConfig sets the logs' verbosity.
@@ -109,11 +139,12 @@ func DefaultConfig() Config {
 		Bind:    "127.0.0.1",
 		Join:    []string{},
 		UI:      UIConfig{Address: "127.0.0.1:7480"},
-		Ports:   Ports{Peer: 7481, BitTorrent: 7482, DNS: 7453, SMTP: 7425, Submission: 7587, IMAP: 7143, POP3: 7110},
+		Ports:   Ports{Peer: 7481, BitTorrent: 7482, DNS: 7453, SMTP: 7425, Submission: 7587, IMAP: 7143, POP3: 7110, FTP: 7421},
 		CDN:     CDNConfig{CacheQuotaMiB: 10 << 10, DHTBootstrap: []string{}},
 		DNS: DNSConfig{Zone: "shoal", Mode: "forward", Upstreams: []string{}, RootHints: []string{},
 			AllowRecursion: []string{"127.0.0.0/8", "::1/128"}, RateLimit: 100},
 		Mail: MailConfig{Enabled: true},
+		FTP:  FTPConfig{Enabled: true},
 		Log:  LogConfig{Level: "info"},
 	}
 }
@@ -162,7 +193,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for name, p := range map[string]int{"ports.peer": c.Ports.Peer, "ports.bittorrent": c.Ports.BitTorrent, "ports.dns": c.Ports.DNS,
-		"ports.smtp": c.Ports.SMTP, "ports.submission": c.Ports.Submission, "ports.imap": c.Ports.IMAP, "ports.pop3": c.Ports.POP3} {
+		"ports.smtp": c.Ports.SMTP, "ports.submission": c.Ports.Submission, "ports.imap": c.Ports.IMAP, "ports.pop3": c.Ports.POP3, "ports.ftp": c.Ports.FTP} {
 		if p < 0 || p > 65535 {
 			return fmt.Errorf("%s %d is not a port (0-65535, 0 picks a free one)", name, p)
 		}
@@ -186,6 +217,9 @@ func (c Config) Validate() error {
 	}
 	if c.Mail.RetryScale < 0 {
 		return fmt.Errorf("mail.retry_scale %v must be 0 (Postfix's delays) or more", c.Mail.RetryScale)
+	}
+	if _, err := c.FTP.passiveRange(); err != nil {
+		return err
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -356,6 +390,8 @@ smtp = {{.Ports.SMTP}}
 submission = {{.Ports.Submission}}
 imap = {{.Ports.IMAP}}
 pop3 = {{.Ports.POP3}}
+# FTP: the library, read-only.
+ftp = {{.Ports.FTP}}
 
 [cdn]
 # Caps on BitTorrent upload and download in KiB/s; 0 means no cap. They
@@ -395,6 +431,14 @@ enabled = {{.Mail.Enabled}}
 user = {{toml .Mail.User}}
 # Multiplies the outbound queue's retry delays (300 s doubling to 4000 s).
 retry_scale = {{.Mail.RetryScale}}
+
+[ftp]
+# The library over FTP, read-only: one folder per item.
+enabled = {{.FTP.Enabled}}
+# true lets "anonymous" in; otherwise a login is a mail user's.
+anonymous = {{.FTP.Anonymous}}
+# Ports for passive data connections, "START-END" (for a firewall); "" = any free port.
+passive_ports = {{toml .FTP.PassivePorts}}
 
 [log]
 # debug, info, warn or error.

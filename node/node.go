@@ -151,6 +151,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.startMail(ctx); err != nil {
 		return nil, err
 	}
+	if err := n.startFTP(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.startAPI(); err != nil {
 		return nil, err
 	}
