@@ -10,9 +10,10 @@ BUILD_PKGS := gcc pkg-config libgl1-mesa-dev xorg-dev
 RUN_PKGS   := $(BUILD_PKGS) libgl1-mesa-dri
 # aria2 and mktorrent: the real BitTorrent client and torrent maker of
 # `make interop` and `make bench`; ffmpeg for DASH packaging; swaks (with
-# its TLS and SASL modules), curl and isync (mbsync): real mail clients.
+# its TLS and SASL modules), curl and isync (mbsync): real mail clients;
+# lftp: a real FTP client.
 TEST_PKGS  := $(RUN_PKGS) xvfb xauth x11-utils imagemagick chromium curl aria2 mktorrent dnsutils \
-              ffmpeg swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl isync
+              ffmpeg swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl isync lftp
 
 .PHONY: all build run test vet unit smoke interop deps-build deps-run deps-test bench clean
 
@@ -52,9 +53,11 @@ smoke: deps-test build
 	bash .ci/smoke-gui.sh $(BIN)
 
 # interop: aria2c downloads what a node publishes, a node downloads what
-# aria2c seeds (loopback, under two minutes).
+# aria2c seeds; curl and lftp use the library over FTP (loopback, under
+# two minutes).
 interop: deps-test build
 	bash .ci/interop.sh $(BIN)
+	bash .ci/web-interop.sh $(BIN)
 
 test: vet unit smoke interop
 

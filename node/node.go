@@ -298,6 +298,12 @@ func (n *Node) serviceList() []Service {
 			}
 		}
 	}
+	if n.cdn != nil {
+		if p, ok := n.cdn.Members.Self().Ports["ftp"]; ok {
+			addr := netip.AddrPortFrom(n.cdn.Addr(), uint16(p)).String()
+			out = append(out, Service{Name: "ftp", Proto: "tcp", Address: addr, URL: "ftp://" + addr + "/"})
+		}
+	}
 	return out
 }
 
