@@ -67,6 +67,8 @@ bench: deps-test build
 	GO=$(GO) bash .ci/bench-cdn.sh $(BIN)
 	$(call ensure,dnsperf unbound dnsmasq)
 	bash naming/bench/dnsbench.sh -r 3
+	$(call ensure,vsftpd)
+	bash cdn/ftp/bench.sh $(BIN)
 	$(call ensure,postfix dovecot-imapd)
 	sh mail/bench/smtp.sh
 	sh mail/bench/imap.sh
