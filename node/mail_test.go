@@ -120,11 +120,11 @@ func submitMail(t *testing.T, m *mailMember, subject string, rcpts ...string) er
 	return c.Quit()
 }
 
-// imapMessages logs in to n's IMAP server over STARTTLS with go-imap's
-// client and returns the whole of every message in folder.
-func imapMessages(t *testing.T, n *Node, user, pass, folder string) [][]byte {
+// imapMessages logs in to the IMAP server at addr over STARTTLS with
+// go-imap's client and returns the whole of every message in folder.
+func imapMessages(t *testing.T, addr, user, pass, folder string) [][]byte {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", mailAddr(t, n, "imap"), mailWait)
+	conn, err := net.DialTimeout("tcp", addr, mailWait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func waitMail(t *testing.T, n *Node, user, pass, folder, subject string, want in
 	t.Helper()
 	var msgs [][]byte
 	waitFor(t, user+"'s "+folder+" on "+n.Config().Name+" to hold "+subject, func() bool {
-		msgs = imapMessages(t, n, user, pass, folder)
+		msgs = imapMessages(t, mailAddr(t, n, "imap"), user, pass, folder)
 		return withSubject(msgs, subject) >= want
 	})
 	return msgs
@@ -249,7 +249,7 @@ func TestMailBetweenThreeNodes(t *testing.T) {
 			}
 		}
 	}
-	if sent := imapMessages(t, ann.Node, "alice", ann.pass, "Sent"); withSubject(sent, "greetings") != 1 {
+	if sent := imapMessages(t, mailAddr(t, ann.Node, "imap"), "alice", ann.pass, "Sent"); withSubject(sent, "greetings") != 1 {
 		t.Errorf("alice's Sent holds %d copies", withSubject(sent, "greetings"))
 	}
 	waitFor(t, "ann's queue to empty", func() bool {
@@ -283,7 +283,7 @@ func TestMailBetweenThreeNodes(t *testing.T) {
 		if got := smtpCode(err); !strings.HasPrefix(got, "550 5.7.") {
 			t.Errorf("mail from ann.shoal signed with another key: %s (%v), want 550 5.7.x", got, err)
 		}
-		if n := withSubject(imapMessages(t, ben.Node, "bob", ben.pass, "INBOX"), "spoof"); n != 0 {
+		if n := withSubject(imapMessages(t, mailAddr(t, ben.Node, "imap"), "bob", ben.pass, "INBOX"), "spoof"); n != 0 {
 			t.Errorf("bob got %d spoofed messages", n)
 		}
 	})
@@ -411,7 +411,7 @@ func TestMailBounceAfterLifetime(t *testing.T) {
 
 	var bounce []byte
 	waitFor(t, "alice to get a bounce", func() bool {
-		for _, m := range imapMessages(t, ann.Node, "alice", ann.pass, "INBOX") {
+		for _, m := range imapMessages(t, mailAddr(t, ann.Node, "imap"), "alice", ann.pass, "INBOX") {
 			if bytes.Contains(m, []byte("multipart/report")) {
 				bounce = m
 				return true
