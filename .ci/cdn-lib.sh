@@ -42,7 +42,7 @@ start_node() {
 	# Every service port flag the binary knows (--peer-port, --bittorrent-port,
 	# --dns-port, ...) gets 0: free ports, whatever else runs on this machine.
 	local ports
-	mapfile -t ports < <("$bin" help node | grep -oE '^[[:space:]]+--[a-z-]+-port\b' | sed 's/^[[:space:]]*//; s/$/=0/')
+	mapfile -t ports < <("$bin" help node | grep -oE '^[[:space:]]+--[a-z0-9-]+-port\b' | sed 's/^[[:space:]]*//; s/$/=0/')
 	"$bin" node --data "$dir" --bind "$ip" --ui "$ip:0" "${ports[@]}" \
 		--name "n${ip//./-}" "$@" >"$dir.log" 2>&1 &
 	local pid=$!

@@ -34,7 +34,14 @@ func startMember(t *testing.T, name, bind string, join ...string) *Node {
 // if not nil, changes its settings further.
 func startMemberWith(t *testing.T, name, bind string, timing cdn.MembershipTiming, edit func(*Config)) *Node {
 	t.Helper()
-	n, err := Start(context.Background(), Options{DataDir: t.TempDir(), CDNTiming: timing, Override: func(c *Config) {
+	return startMemberIn(t, Options{DataDir: t.TempDir(), CDNTiming: timing}, name, bind, edit)
+}
+
+// startMemberIn starts a node with opts (its data dir, timing, clock) as
+// startMemberWith does; a test restarts a node on the same data dir with it.
+func startMemberIn(t *testing.T, opts Options, name, bind string, edit func(*Config)) *Node {
+	t.Helper()
+	opts.Override = func(c *Config) {
 		c.Name, c.Bind = name, bind
 		c.UI.Address = "127.0.0.1:0"
 		c.Ports = Ports{}
@@ -42,7 +49,8 @@ func startMemberWith(t *testing.T, name, bind string, timing cdn.MembershipTimin
 		if edit != nil {
 			edit(c)
 		}
-	}})
+	}
+	n, err := Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

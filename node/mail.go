@@ -98,6 +98,7 @@ func (n *Node) startMail(ctx context.Context) error {
 		RelayPort: members.relayPort,
 		IsMember:  members.has,
 		Scale:     n.cfg.Mail.RetryScale,
+		Now:       n.opts.MailClock,
 		Dial:      fromBind(bind),
 		OnEvent:   func(e queue.Event) { n.bus.Publish(EventMailQueue, e) },
 		Logger:    log,

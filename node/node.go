@@ -51,6 +51,9 @@ type Options struct {
 	Stderr io.Writer
 	// CDNTiming shortens gossip and failure detection; tests use it.
 	CDNTiming cdn.MembershipTiming
+	// MailClock stands in for the mail queue's clock (nil: time.Now); tests
+	// move it past the queue lifetime to see a bounce.
+	MailClock func() time.Time
 }
 
 // Node is one running Shoal node.
