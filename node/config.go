@@ -33,12 +33,26 @@ type Config struct {
 	Join []string `toml:"join" json:"join"`
 	UI   UIConfig `toml:"ui" json:"ui"`
 	// Ports of the peer-facing services on Bind; 0 picks a free one.
-	Ports Ports      `toml:"ports" json:"ports"`
-	CDN   CDNConfig  `toml:"cdn" json:"cdn"`
-	DNS   DNSConfig  `toml:"dns" json:"dns"`
-	Mail  MailConfig `toml:"mail" json:"mail"`
-	FTP   FTPConfig  `toml:"ftp" json:"ftp"`
-	Log   LogConfig  `toml:"log" json:"log"`
+	Ports Ports       `toml:"ports" json:"ports"`
+	CDN   CDNConfig   `toml:"cdn" json:"cdn"`
+	DNS   DNSConfig   `toml:"dns" json:"dns"`
+	Mail  MailConfig  `toml:"mail" json:"mail"`
+	FTP   FTPConfig   `toml:"ftp" json:"ftp"`
+	Proxy ProxyConfig `toml:"proxy" json:"proxy"`
+	Log   LogConfig   `toml:"log" json:"log"`
+}
+
+// ProxyConfig sets up the caching HTTP proxy (port ports.proxy).
+type ProxyConfig struct {
+	// Allowed are the client networks the proxy serves; never an open proxy.
+	Allowed []string `toml:"allowed" json:"allowed"`
+	// ConnectPorts are the ports CONNECT may tunnel to.
+	ConnectPorts []int `toml:"connect_ports" json:"connect_ports"`
+	// PACAll makes /proxy.pac send every site through the proxy, not only
+	// the group's.
+	PACAll bool `toml:"pac_all" json:"pac_all"`
+	// CacheMiB is the cache's quota; least recently used responses go first.
+	CacheMiB int64 `toml:"cache_mib" json:"cache_mib"`
 }
 
 // FTPConfig sets up the library's FTP server (read-only).
@@ -124,6 +138,7 @@ type Ports struct {
 	IMAP       int `toml:"imap" json:"imap"`
 	POP3       int `toml:"pop3" json:"pop3"`
 	FTP        int `toml:"ftp" json:"ftp"`
+	Proxy      int `toml:"proxy" json:"proxy"`
 }
 
 // LogConfig sets the logs' verbosity.
@@ -139,13 +154,14 @@ func DefaultConfig() Config {
 		Bind:    "127.0.0.1",
 		Join:    []string{},
 		UI:      UIConfig{Address: "127.0.0.1:7480"},
-		Ports:   Ports{Peer: 7481, BitTorrent: 7482, DNS: 7453, SMTP: 7425, Submission: 7587, IMAP: 7143, POP3: 7110, FTP: 7421},
+		Ports:   Ports{Peer: 7481, BitTorrent: 7482, DNS: 7453, SMTP: 7425, Submission: 7587, IMAP: 7143, POP3: 7110, FTP: 7421, Proxy: 7488},
 		CDN:     CDNConfig{CacheQuotaMiB: 10 << 10, DHTBootstrap: []string{}},
 		DNS: DNSConfig{Zone: "shoal", Mode: "forward", Upstreams: []string{}, RootHints: []string{},
 			AllowRecursion: []string{"127.0.0.0/8", "::1/128"}, RateLimit: 100},
-		Mail: MailConfig{Enabled: true},
-		FTP:  FTPConfig{Enabled: true},
-		Log:  LogConfig{Level: "info"},
+		Mail:  MailConfig{Enabled: true},
+		FTP:   FTPConfig{Enabled: true},
+		Proxy: ProxyConfig{Allowed: []string{"127.0.0.0/8", "::1/128"}, ConnectPorts: []int{443}, CacheMiB: 1024},
+		Log:   LogConfig{Level: "info"},
 	}
 }
 
@@ -193,7 +209,8 @@ func (c Config) Validate() error {
 		}
 	}
 	for name, p := range map[string]int{"ports.peer": c.Ports.Peer, "ports.bittorrent": c.Ports.BitTorrent, "ports.dns": c.Ports.DNS,
-		"ports.smtp": c.Ports.SMTP, "ports.submission": c.Ports.Submission, "ports.imap": c.Ports.IMAP, "ports.pop3": c.Ports.POP3, "ports.ftp": c.Ports.FTP} {
+		"ports.smtp": c.Ports.SMTP, "ports.submission": c.Ports.Submission, "ports.imap": c.Ports.IMAP, "ports.pop3": c.Ports.POP3,
+		"ports.ftp": c.Ports.FTP, "ports.proxy": c.Ports.Proxy} {
 		if p < 0 || p > 65535 {
 			return fmt.Errorf("%s %d is not a port (0-65535, 0 picks a free one)", name, p)
 		}
@@ -221,10 +238,30 @@ func (c Config) Validate() error {
 	if _, err := c.FTP.passiveRange(); err != nil {
 		return err
 	}
+	if err := c.Proxy.validate(); err != nil {
+		return err
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log.level %q must be debug, info, warn or error", c.Log.Level)
+	}
+	return nil
+}
+
+func (p ProxyConfig) validate() error {
+	for _, a := range p.Allowed {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			return fmt.Errorf("proxy.allowed %q is not a network (such as 127.0.0.0/8)", a)
+		}
+	}
+	for _, port := range p.ConnectPorts {
+		if port < 1 || port > 65535 {
+			return fmt.Errorf("proxy.connect_ports %d is not a port", port)
+		}
+	}
+	if p.CacheMiB < 1 {
+		return fmt.Errorf("proxy.cache_mib %d must be at least 1", p.CacheMiB)
 	}
 	return nil
 }
@@ -264,6 +301,12 @@ func (c *Config) fillLists() {
 	}
 	if c.CDN.DHTBootstrap == nil {
 		c.CDN.DHTBootstrap = []string{}
+	}
+	if c.Proxy.Allowed == nil {
+		c.Proxy.Allowed = []string{}
+	}
+	if c.Proxy.ConnectPorts == nil {
+		c.Proxy.ConnectPorts = []int{}
 	}
 }
 
@@ -392,6 +435,8 @@ imap = {{.Ports.IMAP}}
 pop3 = {{.Ports.POP3}}
 # FTP: the library, read-only.
 ftp = {{.Ports.FTP}}
+# The caching HTTP proxy for browsers (see [proxy]).
+proxy = {{.Ports.Proxy}}
 
 [cdn]
 # Caps on BitTorrent upload and download in KiB/s; 0 means no cap. They
@@ -439,6 +484,17 @@ enabled = {{.FTP.Enabled}}
 anonymous = {{.FTP.Anonymous}}
 # Ports for passive data connections, "START-END" (for a firewall); "" = any free port.
 passive_ports = {{toml .FTP.PassivePorts}}
+
+[proxy]
+# Client networks the proxy serves; anyone else gets 403 (never an open proxy).
+allowed = {{toml .Proxy.Allowed}}
+# Ports CONNECT (https through the proxy) may reach.
+connect_ports = {{toml .Proxy.ConnectPorts}}
+# false: /proxy.pac sends only the group's .{{.DNS.Zone}} sites through the
+# proxy; true: every site.
+pac_all = {{.Proxy.PACAll}}
+# The cache's quota in MiB; least recently used responses go first.
+cache_mib = {{.Proxy.CacheMiB}}
 
 [log]
 # debug, info, warn or error.

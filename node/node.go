@@ -25,6 +25,7 @@ import (
 
 	"github.com/shoal-p2p/shoal/cdn"
 	"github.com/shoal-p2p/shoal/cdn/membership"
+	"github.com/shoal-p2p/shoal/cdn/web/proxy"
 	"github.com/shoal-p2p/shoal/naming"
 	"github.com/shoal-p2p/shoal/storage"
 )
@@ -70,7 +71,8 @@ type Node struct {
 	api      *controlAPI
 	cdn      *cdn.CDN
 	dns      *naming.Service
-	mail     *Mail     // nil when mail is off
+	mail     *Mail // nil when mail is off
+	proxy    *proxy.Proxy
 	services []service // started, in start order
 
 	mu  sync.Mutex
@@ -155,6 +157,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if err := n.startFTP(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.startProxy(ctx); err != nil {
 		return nil, err
 	}
 	if err := n.startAPI(); err != nil {
@@ -292,6 +297,9 @@ func (n *Node) serviceList() []Service {
 		}
 		out = append(out, Service{Name: "dns", Proto: "udp+tcp", Address: dns.String()})
 	}
+	if addr := n.ProxyAddr(); addr != "" {
+		out = append(out, Service{Name: "proxy", Proto: "tcp", Address: addr, URL: "http://" + addr + "/proxy.pac"})
+	}
 	if n.mail != nil && n.cdn != nil {
 		ports := n.cdn.Members.Self().Ports
 		for _, name := range mailServices {
@@ -353,6 +361,9 @@ func pendingRestart(running, next Config) []string {
 	}
 	if next.CDN.PublicDHT != running.CDN.PublicDHT {
 		restart = append(restart, "cdn.public_dht")
+	}
+	if !reflect.DeepEqual(next.Proxy, running.Proxy) {
+		restart = append(restart, "proxy")
 	}
 	if next.Log != running.Log {
 		restart = append(restart, "log.level")

@@ -26,7 +26,7 @@ func shoal(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 // freePorts are the flags that put every service of a node on a free port.
 var freePorts = []string{"--peer-port", "0", "--bittorrent-port", "0", "--dns-port", "0",
-	"--smtp-port", "0", "--submission-port", "0", "--imap-port", "0", "--pop3-port", "0"}
+	"--smtp-port", "0", "--submission-port", "0", "--imap-port", "0", "--pop3-port", "0", "--proxy-port", "0"}
 
 // startCLINode runs 'shoal node' in the background until the test ends.
 func startCLINode(t *testing.T, dir string, extra ...string) *bytes.Buffer {

@@ -32,6 +32,7 @@ type NodeFlags struct {
 	IMAPPort       *int     `name:"imap-port" placeholder:"N" help:"Port of IMAP (0 = a free one)."`
 	POP3Port       *int     `name:"pop3-port" placeholder:"N" help:"Port of POP3 (0 = a free one)."`
 	FTPPort        *int     `name:"ftp-port" placeholder:"N" help:"Port of FTP, the library read-only (0 = a free one)."`
+	ProxyPort      *int     `name:"proxy-port" placeholder:"N" help:"Port of the caching HTTP proxy (0 = a free one)."`
 	LogLevel       *string  `placeholder:"LEVEL" help:"debug, info, warn or error."`
 }
 
@@ -56,6 +57,7 @@ func (f *NodeFlags) options(g *Globals) node.Options {
 			setIf(&c.Ports.IMAP, f.IMAPPort)
 			setIf(&c.Ports.POP3, f.POP3Port)
 			setIf(&c.Ports.FTP, f.FTPPort)
+			setIf(&c.Ports.Proxy, f.ProxyPort)
 			setIf(&c.Log.Level, f.LogLevel)
 		},
 	}
