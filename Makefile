@@ -53,10 +53,11 @@ smoke: deps-test build
 	bash .ci/smoke-gui.sh $(BIN)
 
 # interop: aria2c downloads what a node publishes, a node downloads what
-# aria2c seeds; curl and lftp use the library over FTP (loopback, under
-# two minutes).
+# aria2c seeds; swaks, curl and mbsync mail between two nodes; curl and
+# lftp use the library over FTP (loopback, under two minutes).
 interop: deps-test build
 	bash .ci/interop.sh $(BIN)
+	bash .ci/mail-interop.sh $(BIN)
 	bash .ci/web-interop.sh $(BIN)
 
 test: vet unit smoke interop
