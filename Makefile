@@ -54,7 +54,8 @@ smoke: deps-test build
 
 # interop: aria2c downloads what a node publishes, a node downloads what
 # aria2c seeds; swaks, curl and mbsync mail between two nodes; curl and
-# lftp use the library over FTP (loopback, under two minutes).
+# lftp use the library over FTP, curl a page of another node through the
+# proxy (loopback, under two minutes).
 interop: deps-test build
 	bash .ci/interop.sh $(BIN)
 	bash .ci/mail-interop.sh $(BIN)

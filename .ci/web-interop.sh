@@ -3,6 +3,9 @@
 #   a. FTP: a node publishes a folder and a file; curl lists the library and
 #      downloads the file (over EPSV, and over AUTH TLS), resumes a partial
 #      copy, and is refused an upload; lftp mirrors the folder.
+#   b. Proxy: a second node joins; curl, with the second node's proxy, gets
+#      the first node's published page by its .shoal name (a miss, then a
+#      hit from the cache), and gets 403 for CONNECT to a port not allowed.
 # Bytes are compared. Every process and temp file is gone on exit.
 set -euo pipefail
 bin=$(realpath "${1:-bin/shoal}")
@@ -32,7 +35,8 @@ mkdir -p "$tmp/site/css" "$tmp/out"
 echo '<h1>site</h1>' >"$tmp/site/index.html"
 echo 'h1 { color: teal }' >"$tmp/site/css/a.css"
 randfile "$tmp/big.bin" 24
-timeout 30 "$bin" publish "$tmp/site" --data "$tmp/a" >/dev/null 2>&1 || fail "shoal publish (folder) failed"
+site_ih=$(publish "$tmp/a" "$tmp/site")
+[ -n "$site_ih" ] || fail "shoal publish (folder) failed"
 timeout 30 "$bin" publish "$tmp/big.bin" --data "$tmp/a" >/dev/null 2>&1 || fail "shoal publish (file) failed"
 
 # a. FTP
@@ -54,3 +58,23 @@ timeout 60 lftp -c "set net:max-retries 1; set net:timeout 10; set ftp:ssl-allow
 	fail "lftp mirror failed: $(cat "$tmp/lftp.log")"
 diff -r "$tmp/site" "$tmp/out/site" >/dev/null || fail "lftp's mirror of site differs"
 echo "web-interop: a. FTP on $ftp: curl listed, downloaded 24 MiB (plain and AUTH TLS), resumed, was refused an upload (550); lftp mirrored the folder: ok"
+
+# b. Proxy
+peer_a=$(service "$tmp/a" peer)
+start_node "$tmp/b" 127.0.0.12 --join "$peer_a" || fail "the second node did not start"
+wait_members "$tmp/b" 2 || fail "the second node did not join"
+proxy=$(service "$tmp/b" proxy)
+[ -n "$proxy" ] || fail "shoal status shows no proxy service"
+name_a=n127-0-0-11.shoal
+page="http://$name_a/cdn/$site_ih/index.html"
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	curl -sS --max-time 20 -x "http://$proxy" -D "$tmp/h1" -o "$tmp/out/page1.html" "$page" && [ -s "$tmp/out/page1.html" ] && break
+	sleep 0.5 # the name reaches b's zone with the first gossip
+done
+cmp -s "$tmp/site/index.html" "$tmp/out/page1.html" || fail "the page through b's proxy differs: $(cat "$tmp/h1")"
+curl -sS --max-time 20 -x "http://$proxy" -D "$tmp/h2" -o "$tmp/out/page2.html" "$page" || fail "the second request through the proxy failed"
+cmp -s "$tmp/site/index.html" "$tmp/out/page2.html" || fail "the cached page differs"
+grep -qi '^cache-status:.*hit' "$tmp/h2" || fail "the second request was not a cache hit: $(cat "$tmp/h2")"
+code=$(curl -s --max-time 10 -o /dev/null -w '%{http_connect}' -x "http://$proxy" -p "https://127.0.0.1:22/" 2>/dev/null || true)
+[ "$code" = 403 ] || fail "CONNECT to port 22 through the proxy got $code, not 403"
+echo "web-interop: b. proxy on $proxy: curl got $name_a's page from the group (a miss, then a cache hit); CONNECT to port 22 refused (403): ok"
