@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -48,8 +49,9 @@ func serve(t *testing.T, srv interface {
 
 // client is a raw SMTP conversation, for checking exact replies.
 type client struct {
-	t  *testing.T
-	tp *textproto.Conn
+	t    *testing.T
+	conn net.Conn
+	tp   *textproto.Conn
 }
 
 func dial(t *testing.T, addr string) *client {
@@ -59,12 +61,23 @@ func dial(t *testing.T, addr string) *client {
 		t.Fatal(err)
 	}
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := &client{t: t, tp: textproto.NewConn(conn)}
+	c := &client{t: t, conn: conn, tp: textproto.NewConn(conn)}
 	t.Cleanup(func() { c.tp.Close() })
 	if code, msg := c.read(); code != 220 {
 		t.Fatalf("greeting %d %s", code, msg)
 	}
 	return c
+}
+
+// startTLS goes on over TLS, after the server's 220 to STARTTLS.
+func (c *client) startTLS(cfg *tls.Config) {
+	c.t.Helper()
+	tc := tls.Client(c.conn, cfg)
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatalf("TLS handshake: %v", err)
+	}
+	c.conn, c.tp = tc, textproto.NewConn(tc)
+	c.t.Cleanup(func() { tc.Close() })
 }
 
 func (c *client) read() (int, string) {

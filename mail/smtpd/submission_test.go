@@ -164,7 +164,7 @@ func TestSubmissionRefusals(t *testing.T) {
 	c := dial(t, f.addr)
 	c.expect("EHLO laptop", 250, "Hello")
 	c.expect("MAIL FROM:<alice@alice.shoal>", 530, "5.7.0")
-	c.expect("RCPT TO:<ann@alice.shoal>", 502, "5.5.1")
+	c.expect("RCPT TO:<ann@alice.shoal>", 503, "5.5.1")
 	c.expect("AUTH PLAIN "+plainIR("alice", "wrong"), 535, "5.7.8")
 	c.expect("AUTH PLAIN "+plainIR("mallory", "s3cret"), 535, "5.7.8")
 	c.expect("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("ann\x00alice\x00s3cret")), 535, "5.7.8")
@@ -277,6 +277,30 @@ func TestSubmissionSTARTTLS(t *testing.T) {
 	in := f.boxes.Inbox("ann")
 	if len(in) != 1 || !bytes.Contains(in[0], []byte("with ESMTPSA id")) {
 		t.Fatalf("ann's INBOX: %q", in)
+	}
+}
+
+// TestOutOfOrderInsideTLS: after STARTTLS, commands out of order still get
+// 503 (go-smtp writes these replies itself, on the TLS connection).
+func TestOutOfOrderInsideTLS(t *testing.T) {
+	f := newSubmitFixture(t, func(o *SubmissionOptions) { o.InsecureAuth = false })
+	c := dial(t, f.addr)
+	c.expect("EHLO laptop", 250, "Hello")
+	c.expect("STARTTLS", 220, "2.0.0")
+	c.startTLS(f.clientTLS)
+	c.expect("AUTH PLAIN "+plainIR("alice", "s3cret"), 503, "5.5.1") // EHLO again first
+	c.expect("MAIL FROM:<alice@alice.shoal>", 503, "5.5.1")
+	c.expect("EHLO laptop", 250, "Hello")
+	c.expect("STARTTLS", 503, "5.5.1")
+	c.expect("AUTH", 501, "5.5.4")
+	c.expect("AUTH PLAIN "+plainIR("alice", "s3cret"), 235, "2.0.0")
+	c.expect("RCPT TO:<ann@alice.shoal>", 503, "5.5.1")
+	c.expect("DATA", 503, "5.5.1")
+	c.expect("MAIL FROM:<alice@alice.shoal>", 250, "2.0.0")
+	c.expect("MAIL FROM:<alice@alice.shoal>", 503, "5.5.1")
+	c.expect("DATA", 503, "5.5.1")
+	if len(f.boxes.Inbox("ann")) != 0 || len(f.out.all()) != 0 {
+		t.Fatal("commands out of order delivered or queued something")
 	}
 }
 
