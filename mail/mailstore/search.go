@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"io"
 	"mime"
 	"net/mail"
@@ -106,7 +105,7 @@ func (s *Store) Search(ctx context.Context, user, folder string, c *Criteria) ([
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mailstore: search %s/%s: %w", u, folder, err)
+		return nil, opError(err, "search %s/%s", u, folder)
 	}
 	return out, nil
 }
