@@ -18,34 +18,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shoal-p2p/shoal/mail/dkim"
-	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/internal/mailtest"
 	"github.com/shoal-p2p/shoal/mail/queue"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// serve runs srv on a fresh loopback listener until the test ends.
-func serve(t *testing.T, srv interface {
-	Serve(context.Context, net.Listener) error
-	Close() error
-}) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		srv.Close()
-	})
-	return ln.Addr().String()
-}
 
 // client is a raw SMTP conversation, for checking exact replies.
 type client struct {
@@ -131,7 +108,7 @@ type node struct {
 	signer *dkim.Signer
 }
 
-func newNode(t *testing.T, zone *smtptest.Zone, domain string) *node {
+func newNode(t *testing.T, zone *mailtest.Zone, domain string) *node {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

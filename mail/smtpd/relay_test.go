@@ -9,22 +9,22 @@ import (
 	"time"
 
 	"github.com/shoal-p2p/shoal/mail/dkim"
-	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/internal/mailtest"
 )
 
 type relayFixture struct {
-	zone         *smtptest.Zone
+	zone         *mailtest.Zone
 	alice, mallo *node
-	boxes        *smtptest.Mailboxes
+	boxes        *mailtest.Mailboxes
 	addr         string
 }
 
 func newRelayFixture(t *testing.T, mod func(*RelayOptions)) *relayFixture {
 	t.Helper()
-	f := &relayFixture{zone: smtptest.NewZone(t)}
+	f := &relayFixture{zone: mailtest.NewZone(t)}
 	f.alice = newNode(t, f.zone, "alice.shoal")
 	f.mallo = newNode(t, f.zone, "mallory.shoal")
-	f.boxes = smtptest.NewMailboxes(map[string]string{"bob": "pw", "dave": "pw"})
+	f.boxes = mailtest.NewMailboxes(map[string]string{"bob": "pw", "dave": "pw"})
 	opts := RelayOptions{
 		Domains:   []string{"bob.shoal"},
 		Mailboxes: f.boxes,
@@ -38,7 +38,7 @@ func newRelayFixture(t *testing.T, mod func(*RelayOptions)) *relayFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.addr = serve(t, r)
+	f.addr, _ = mailtest.Serve(t, r)
 	return f
 }
 
@@ -226,8 +226,8 @@ func TestRelayStoreFailureIsTemporary(t *testing.T) {
 }
 
 func TestNewRelayBadOptions(t *testing.T) {
-	boxes := smtptest.NewMailboxes(nil)
-	zone := smtptest.NewZone(t)
+	boxes := mailtest.NewMailboxes(nil)
+	zone := mailtest.NewZone(t)
 	for _, o := range []RelayOptions{
 		{},
 		{Domains: []string{"bad domain"}, Mailboxes: boxes, Resolver: zone.Resolver()},
@@ -241,15 +241,15 @@ func TestNewRelayBadOptions(t *testing.T) {
 }
 
 func TestRelayDefaultsAndIdleTimeout(t *testing.T) {
-	zone := smtptest.NewZone(t)
+	zone := mailtest.NewZone(t)
 	r, err := NewRelay(RelayOptions{
-		Domains: []string{"bob.shoal"}, Mailboxes: smtptest.NewMailboxes(map[string]string{"bob": "pw"}), Resolver: zone.Resolver(),
+		Domains: []string{"bob.shoal"}, Mailboxes: mailtest.NewMailboxes(map[string]string{"bob": "pw"}), Resolver: zone.Resolver(),
 		Limits: Limits{ReadTimeout: 200 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := serve(t, r)
+	addr, _ := mailtest.Serve(t, r)
 	c := dial(t, addr)
 	ehlo := c.expect("EHLO alice.shoal", 250, "Hello")
 	if !strings.Contains(ehlo, "SIZE 26214400") || !strings.Contains(ehlo, "LIMITS RCPTMAX=100") {

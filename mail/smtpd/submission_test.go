@@ -19,13 +19,13 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/shoal-p2p/shoal/mail/dkim"
-	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/internal/mailtest"
 )
 
 type submitFixture struct {
-	zone      *smtptest.Zone
+	zone      *mailtest.Zone
 	alice     *node
-	boxes     *smtptest.Mailboxes
+	boxes     *mailtest.Mailboxes
 	out       *outbox
 	log       *logRecorder
 	addr      string
@@ -36,10 +36,10 @@ type submitFixture struct {
 
 func newSubmitFixture(t *testing.T, mod func(*SubmissionOptions)) *submitFixture {
 	t.Helper()
-	f := &submitFixture{zone: smtptest.NewZone(t), out: &outbox{}, log: &logRecorder{}}
+	f := &submitFixture{zone: mailtest.NewZone(t), out: &outbox{}, log: &logRecorder{}}
 	f.alice = newNode(t, f.zone, "alice.shoal")
-	f.boxes = smtptest.NewMailboxes(map[string]string{"alice": "s3cret", "ann": "pw"})
-	serverTLS, clientTLS := smtptest.TLSConfig(t, "alice.shoal")
+	f.boxes = mailtest.NewMailboxes(map[string]string{"alice": "s3cret", "ann": "pw"})
+	serverTLS, clientTLS := mailtest.TLSConfig(t, "alice.shoal")
 	f.serverTLS, f.clientTLS = serverTLS, clientTLS
 	opts := SubmissionOptions{
 		Domain:        "alice.shoal",
@@ -59,7 +59,7 @@ func newSubmitFixture(t *testing.T, mod func(*SubmissionOptions)) *submitFixture
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.addr = serve(t, s)
+	f.addr, _ = mailtest.Serve(t, s)
 	f.sub = s
 	return f
 }
@@ -312,7 +312,7 @@ func TestSwaks(t *testing.T) {
 	}
 	f := newSubmitFixture(t, func(o *SubmissionOptions) { o.InsecureAuth = false })
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, smtptest.CertPEM(f.serverTLS), 0o600); err != nil {
+	if err := os.WriteFile(ca, mailtest.CertPEM(f.serverTLS), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	host, port, _ := net.SplitHostPort(f.addr)
@@ -345,7 +345,7 @@ func TestSwaks(t *testing.T) {
 }
 
 func TestNewSubmissionBadOptions(t *testing.T) {
-	boxes := smtptest.NewMailboxes(nil)
+	boxes := mailtest.NewMailboxes(nil)
 	n := newNode(t, nil, "alice.shoal")
 	for _, o := range []SubmissionOptions{
 		{},
@@ -372,7 +372,7 @@ func TestCurl(t *testing.T) {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	msg := filepath.Join(dir, "msg.eml")
-	if err := os.WriteFile(ca, smtptest.CertPEM(f.serverTLS), 0o600); err != nil {
+	if err := os.WriteFile(ca, mailtest.CertPEM(f.serverTLS), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(msg, message("alice@alice.shoal", "ann@alice.shoal", "curl"), 0o600); err != nil {
