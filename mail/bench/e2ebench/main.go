@@ -195,7 +195,9 @@ func status(bin, dir string) map[string]string {
 	if err != nil {
 		return nil
 	}
-	var st struct{ Services []struct{ Name, Address string } }
+	var st struct {
+		Services []struct{ Name, Address string }
+	}
 	if json.Unmarshal(out, &st) != nil {
 		return nil
 	}
