@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
@@ -108,13 +109,35 @@ func dialSMTP(t *testing.T, addr string, startTLS bool) *smtp.Client {
 // after STARTTLS and AUTH PLAIN, as a mail program does.
 func submitMail(t *testing.T, m *mailMember, subject string, rcpts ...string) error {
 	t.Helper()
+	return submitAround(t, m, subject, rcpts, nil)
+}
+
+// submitAround is submitMail that runs beforeData, if not nil, once the
+// recipients are accepted (a test takes a recipient's node down there).
+func submitAround(t *testing.T, m *mailMember, subject string, rcpts []string, beforeData func()) error {
+	t.Helper()
 	c := dialSMTP(t, mailAddr(t, m.Node, "submission"), true)
 	if err := c.Auth(sasl.NewPlainClient("", m.user, m.pass)); err != nil {
 		t.Fatalf("AUTH: %v", err)
 	}
-	msg := "From: " + m.address() + "\r\nTo: " + strings.Join(rcpts, ", ") + "\r\nSubject: " + subject +
-		"\r\nMessage-ID: <" + subject + "@laptop.example>\r\n\r\nHello from " + m.user + ".\r\n"
-	if err := c.SendMail(m.address(), rcpts, strings.NewReader(msg)); err != nil {
+	if err := c.Mail(m.address(), nil); err != nil {
+		return err
+	}
+	for _, r := range rcpts {
+		if err := c.Rcpt(r, nil); err != nil {
+			return err
+		}
+	}
+	if beforeData != nil {
+		beforeData()
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@laptop.example>\r\n\r\nHello from %s.\r\n",
+		m.address(), strings.Join(rcpts, ", "), subject, subject, m.user)
+	if err := w.Close(); err != nil {
 		return err
 	}
 	return c.Quit()
@@ -348,18 +371,22 @@ func recipientState(t *testing.T, n *Node, rcpt string) (queue.Recipient, bool) 
 	return queue.Recipient{}, false
 }
 
-// TestMailDeferredWhileDownThenDeliveredOnce: ben is down, so ann's queue
-// defers the message with a reason; ben restarts on its data dir (new
+// TestMailDeferredWhileDownThenDeliveredOnce: ben goes down while alice
+// submits, so ann's queue defers the message with a reason; it stays
+// queued after ann has dropped ben from its member table (a member down a
+// long time is still one of the group); ben restarts on its data dir (new
 // ports, learnt by gossip), and the message arrives once.
 func TestMailDeferredWhileDownThenDeliveredOnce(t *testing.T) {
 	ann := startMailMember(t, "ann", "127.0.0.2", "alice", nil)
 	ben := startMailMember(t, "ben", "127.0.0.3", "bob", nil, ann.CDN().PeerAddr())
 	waitFor(t, "ann to know ben's relay port", func() bool { return knowsRelay(ann.Node, ben.Node) && knowsRelay(ben.Node, ann.Node) })
-	if err := ben.Close(); err != nil {
-		t.Fatal(err)
-	}
 
-	if err := submitMail(t, ann, "while-down", ben.address()); err != nil {
+	stopBen := func() {
+		if err := ben.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := submitAround(t, ann, "while-down", []string{ben.address()}, stopBen); err != nil {
 		t.Fatalf("submission: %v", err)
 	}
 	var r queue.Recipient
@@ -371,6 +398,18 @@ func TestMailDeferredWhileDownThenDeliveredOnce(t *testing.T) {
 	if r.LastReason == "" || r.NextAttempt.IsZero() {
 		t.Errorf("deferred recipient %+v: want a reason and a next attempt", r)
 	}
+	waitFor(t, "ann to drop ben from its member table", func() bool {
+		_, known := ann.CDN().Members.Lookup("ben")
+		return !known
+	})
+	attempts := r.Attempts
+	waitFor(t, "another attempt after ben is dropped", func() bool {
+		r, _ = recipientState(t, ann.Node, ben.address())
+		return r.Attempts > attempts
+	})
+	if r.State != queue.Pending {
+		t.Fatalf("recipient %+v after ben was dropped: want it still pending", r)
+	}
 
 	ben.start(t)
 	waitFor(t, "ann's queue to deliver to ben", func() bool {
@@ -380,6 +419,9 @@ func TestMailDeferredWhileDownThenDeliveredOnce(t *testing.T) {
 	msgs := waitMail(t, ben.Node, "bob", ben.pass, "INBOX", "while-down", 1)
 	if n := withSubject(msgs, "while-down"); n != 1 {
 		t.Errorf("bob holds %d copies, want 1", n)
+	}
+	if n := withSubject(imapMessages(t, mailAddr(t, ann.Node, "imap"), "alice", ann.pass, "INBOX"), "while-down"); n != 0 {
+		t.Errorf("alice got %d bounces", n)
 	}
 }
 
@@ -397,10 +439,12 @@ func TestMailBounceAfterLifetime(t *testing.T) {
 	ann := startMailMember(t, "ann", "127.0.0.2", "alice", clock.Now)
 	ben := startMailMember(t, "ben", "127.0.0.3", "bob", nil, ann.CDN().PeerAddr())
 	waitFor(t, "ann to know ben's relay port", func() bool { return knowsRelay(ann.Node, ben.Node) })
-	if err := ben.Close(); err != nil {
-		t.Fatal(err)
+	stopBen := func() {
+		if err := ben.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := submitMail(t, ann, "stale", ben.address()); err != nil {
+	if err := submitAround(t, ann, "stale", []string{ben.address()}, stopBen); err != nil {
 		t.Fatalf("submission: %v", err)
 	}
 	waitFor(t, "the message to be deferred", func() bool {
