@@ -113,7 +113,7 @@ func (n *Node) startMail(ctx context.Context) error {
 	m.Queue = q
 	relay, err := smtpd.NewRelay(smtpd.RelayOptions{
 		Domains: []string{domain}, Mailboxes: notifying{store, n.bus}, Resolver: n.dns.Resolver,
-		IsMember: members.inZone, Logger: log,
+		IsMember: members.has, Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("node: mail: %w", err)

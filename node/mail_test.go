@@ -402,13 +402,18 @@ func TestMailDeferredWhileDownThenDeliveredOnce(t *testing.T) {
 		_, known := ann.CDN().Members.Lookup("ben")
 		return !known
 	})
-	attempts := r.Attempts
-	waitFor(t, "another attempt after ben is dropped", func() bool {
-		r, _ = recipientState(t, ann.Node, ben.address())
-		return r.Attempts > attempts
+	// Two attempts more: at least one began after the drop.
+	before, _ := recipientState(t, ann.Node, ben.address())
+	waitFor(t, "two more attempts after ben is dropped", func() bool {
+		var queued bool
+		r, queued = recipientState(t, ann.Node, ben.address())
+		return !queued || r.State != queue.Pending || r.Attempts >= before.Attempts+2
 	})
 	if r.State != queue.Pending {
-		t.Fatalf("recipient %+v after ben was dropped: want it still pending", r)
+		t.Fatalf("recipient %+v after ben was dropped: want it still queued, deferred", r)
+	}
+	if n := withSubject(imapMessages(t, mailAddr(t, ann.Node, "imap"), "alice", ann.pass, "INBOX"), "while-down"); n != 0 {
+		t.Fatalf("alice got %d bounces while ben was dropped", n)
 	}
 
 	ben.start(t)
