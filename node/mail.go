@@ -68,7 +68,7 @@ func (n *Node) startMail(ctx context.Context) error {
 	self, _ := n.cdn.Members.Member(n.cdn.Members.ID())
 	domain := strings.ToLower(self.DisplayName + "." + n.cfg.DNS.Zone)
 	log := n.log.With("part", "mail")
-	store, err := mailstore.Open(n.db, mailstore.Options{})
+	store, err := mailstore.Open(n.db, mailstore.Options{PasswordCost: n.opts.MailPasswordCost})
 	if err != nil {
 		return fmt.Errorf("node: mail: %w", err)
 	}

@@ -20,9 +20,11 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shoal-p2p/shoal/cdn/membership"
 	"github.com/shoal-p2p/shoal/mail/dkim"
+	"github.com/shoal-p2p/shoal/mail/mailstore"
 	"github.com/shoal-p2p/shoal/mail/queue"
 )
 
@@ -43,7 +45,7 @@ type mailMember struct {
 // queue's clock.
 func startMailMember(t *testing.T, name, bind, user string, clock func() time.Time, join ...string) *mailMember {
 	t.Helper()
-	m := &mailMember{opts: Options{DataDir: t.TempDir(), CDNTiming: fastCDN, MailClock: clock}, name: name, bind: bind, join: join, user: user}
+	m := &mailMember{opts: Options{DataDir: t.TempDir(), CDNTiming: fastCDN, MailClock: clock, MailPasswordCost: bcrypt.MinCost}, name: name, bind: bind, join: join, user: user}
 	m.start(t)
 	if m.Mail() == nil || m.Mail().FirstUser != user || m.Mail().FirstPassword == "" {
 		t.Fatalf("%s: first mail user %+v", name, m.Mail())
@@ -200,15 +202,17 @@ func withSubject(msgs [][]byte, subject string) int {
 }
 
 // waitMail waits until user's folder on n holds want messages with
-// subject, and returns the folder's messages.
+// subject, and returns the folder's messages as IMAP gives them. It polls
+// the store (an IMAP login is a bcrypt hash, slow under -race) and reads
+// through IMAP once the messages are there.
 func waitMail(t *testing.T, n *Node, user, pass, folder, subject string, want int) [][]byte {
 	t.Helper()
-	var msgs [][]byte
 	waitFor(t, user+"'s "+folder+" on "+n.Config().Name+" to hold "+subject, func() bool {
-		msgs = imapMessages(t, mailAddr(t, n, "imap"), user, pass, folder)
-		return withSubject(msgs, subject) >= want
+		uids, err := n.Mail().Store.Search(context.Background(), user, folder,
+			&mailstore.Criteria{Header: []mailstore.HeaderMatch{{Key: "Subject", Value: subject}}})
+		return err == nil && len(uids) >= want
 	})
-	return msgs
+	return imapMessages(t, mailAddr(t, n, "imap"), user, pass, folder)
 }
 
 // smtpCode is the reply code and enhanced code of an SMTP error.
@@ -459,15 +463,14 @@ func TestMailBounceAfterLifetime(t *testing.T) {
 	clock.Advance(queue.DefaultLifetime + time.Hour)
 
 	var bounce []byte
-	waitFor(t, "alice to get a bounce", func() bool {
-		for _, m := range imapMessages(t, mailAddr(t, ann.Node, "imap"), "alice", ann.pass, "INBOX") {
-			if bytes.Contains(m, []byte("multipart/report")) {
-				bounce = m
-				return true
-			}
+	for _, m := range waitMail(t, ann.Node, "alice", ann.pass, "INBOX", "Undelivered mail", 1) {
+		if bytes.Contains(m, []byte("multipart/report")) {
+			bounce = m
 		}
-		return false
-	})
+	}
+	if bounce == nil {
+		t.Fatal("alice's INBOX holds no report")
+	}
 	for _, want := range []string{"Final-Recipient: rfc822;" + ben.address(), "Action: failed", "Status: 5.4.7", "gave up after", "Subject: stale"} {
 		if !bytes.Contains(bounce, []byte(want)) {
 			t.Errorf("bounce lacks %q:\n%s", want, bounce)
