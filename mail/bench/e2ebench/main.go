@@ -73,7 +73,7 @@ func run(bin, ipA, ipB string, n, warmup, size int, keep, samples bool) error {
 	}
 	defer b.stop()
 
-	idle, err := newIdler(b.services["imap"], "bob", b.password)
+	idle, err := newIdler(b.services["imap"], "bob", b.password, warmup+n)
 	if err != nil {
 		return fmt.Errorf("IMAP on the receiver: %w", err)
 	}
@@ -261,12 +261,12 @@ type idler struct {
 	exists chan uint32
 }
 
-func newIdler(addr, user, pass string) (*idler, error) {
+func newIdler(addr, user, pass string, messages int) (*idler, error) {
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	exists := make(chan uint32, 1024)
+	exists := make(chan uint32, messages+16) // never full: the handler must not block
 	c, err := imapclient.NewStartTLS(conn, &imapclient.Options{
 		TLSConfig: &tls.Config{InsecureSkipVerify: true},
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
