@@ -161,3 +161,7 @@ require (
 	modernc.org/sqlite v1.21.1 // indirect
 	zombiezen.com/go/sqlite v0.13.1 // indirect
 )
+
+// go-smtp answers commands out of sequence with 502; the copy answers 503
+// (mail/internal/go-smtp/SHOAL.md).
+replace github.com/emersion/go-smtp v0.26.0 => ./mail/internal/go-smtp

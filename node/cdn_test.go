@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/shoal-p2p/shoal/cdn"
 	"github.com/shoal-p2p/shoal/cdn/engine"
 	"github.com/shoal-p2p/shoal/cdn/membership"
@@ -34,7 +36,7 @@ func startMember(t *testing.T, name, bind string, join ...string) *Node {
 // if not nil, changes its settings further.
 func startMemberWith(t *testing.T, name, bind string, timing cdn.MembershipTiming, edit func(*Config)) *Node {
 	t.Helper()
-	return startMemberIn(t, Options{DataDir: t.TempDir(), CDNTiming: timing}, name, bind, edit)
+	return startMemberIn(t, Options{DataDir: t.TempDir(), CDNTiming: timing, MailPasswordCost: bcrypt.MinCost}, name, bind, edit)
 }
 
 // startMemberIn starts a node with opts (its data dir, timing, clock) as

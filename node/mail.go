@@ -68,7 +68,7 @@ func (n *Node) startMail(ctx context.Context) error {
 	self, _ := n.cdn.Members.Member(n.cdn.Members.ID())
 	domain := strings.ToLower(self.DisplayName + "." + n.cfg.DNS.Zone)
 	log := n.log.With("part", "mail")
-	store, err := mailstore.Open(n.db, mailstore.Options{})
+	store, err := mailstore.Open(n.db, mailstore.Options{PasswordCost: n.opts.MailPasswordCost})
 	if err != nil {
 		return fmt.Errorf("node: mail: %w", err)
 	}
@@ -96,12 +96,16 @@ func (n *Node) startMail(ctx context.Context) error {
 		Resolver:  n.dns.Resolver,
 		Mailboxes: store,
 		RelayPort: members.relayPort,
-		IsMember:  members.has,
-		Scale:     n.cfg.Mail.RetryScale,
-		Now:       n.opts.MailClock,
-		Dial:      fromBind(bind),
-		OnEvent:   func(e queue.Event) { n.bus.Publish(EventMailQueue, e) },
-		Logger:    log,
+		// Every name of the zone, not only the members in the table now: a
+		// member down for longer than the table keeps it is still one of
+		// ours, and mail queued for it waits for it (relayPort defers it)
+		// rather than bouncing as outside mail.
+		IsMember: members.inZone,
+		Scale:    n.cfg.Mail.RetryScale,
+		Now:      n.opts.MailClock,
+		Dial:     fromBind(bind),
+		OnEvent:  func(e queue.Event) { n.bus.Publish(EventMailQueue, e) },
+		Logger:   log,
 	})
 	if err != nil {
 		return fmt.Errorf("node: mail: %w", err)
@@ -266,13 +270,26 @@ type memberDomains struct {
 	zone string
 }
 
-func (d memberDomains) member(domain string) (membership.Member, bool) {
+// label is the member name of domain (NAME of NAME.shoal).
+func (d memberDomains) label(domain string) (string, bool) {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	label, ok := strings.CutSuffix(domain, "."+d.zone)
-	if !ok || strings.Contains(label, ".") {
+	return label, ok && label != "" && !strings.Contains(label, ".")
+}
+
+func (d memberDomains) member(domain string) (membership.Member, bool) {
+	label, ok := d.label(domain)
+	if !ok {
 		return membership.Member{}, false
 	}
 	return d.t.Lookup(label)
+}
+
+// inZone: domain is a member's name in the group's zone (NAME.shoal),
+// in the member table now or not.
+func (d memberDomains) inZone(domain string) bool {
+	_, ok := d.label(domain)
+	return ok
 }
 
 func (d memberDomains) has(domain string) bool {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
@@ -19,9 +20,11 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shoal-p2p/shoal/cdn/membership"
 	"github.com/shoal-p2p/shoal/mail/dkim"
+	"github.com/shoal-p2p/shoal/mail/mailstore"
 	"github.com/shoal-p2p/shoal/mail/queue"
 )
 
@@ -42,7 +45,7 @@ type mailMember struct {
 // queue's clock.
 func startMailMember(t *testing.T, name, bind, user string, clock func() time.Time, join ...string) *mailMember {
 	t.Helper()
-	m := &mailMember{opts: Options{DataDir: t.TempDir(), CDNTiming: fastCDN, MailClock: clock}, name: name, bind: bind, join: join, user: user}
+	m := &mailMember{opts: Options{DataDir: t.TempDir(), CDNTiming: fastCDN, MailClock: clock, MailPasswordCost: bcrypt.MinCost}, name: name, bind: bind, join: join, user: user}
 	m.start(t)
 	if m.Mail() == nil || m.Mail().FirstUser != user || m.Mail().FirstPassword == "" {
 		t.Fatalf("%s: first mail user %+v", name, m.Mail())
@@ -108,13 +111,35 @@ func dialSMTP(t *testing.T, addr string, startTLS bool) *smtp.Client {
 // after STARTTLS and AUTH PLAIN, as a mail program does.
 func submitMail(t *testing.T, m *mailMember, subject string, rcpts ...string) error {
 	t.Helper()
+	return submitAround(t, m, subject, rcpts, nil)
+}
+
+// submitAround is submitMail that runs beforeData, if not nil, once the
+// recipients are accepted (a test takes a recipient's node down there).
+func submitAround(t *testing.T, m *mailMember, subject string, rcpts []string, beforeData func()) error {
+	t.Helper()
 	c := dialSMTP(t, mailAddr(t, m.Node, "submission"), true)
 	if err := c.Auth(sasl.NewPlainClient("", m.user, m.pass)); err != nil {
 		t.Fatalf("AUTH: %v", err)
 	}
-	msg := "From: " + m.address() + "\r\nTo: " + strings.Join(rcpts, ", ") + "\r\nSubject: " + subject +
-		"\r\nMessage-ID: <" + subject + "@laptop.example>\r\n\r\nHello from " + m.user + ".\r\n"
-	if err := c.SendMail(m.address(), rcpts, strings.NewReader(msg)); err != nil {
+	if err := c.Mail(m.address(), nil); err != nil {
+		return err
+	}
+	for _, r := range rcpts {
+		if err := c.Rcpt(r, nil); err != nil {
+			return err
+		}
+	}
+	if beforeData != nil {
+		beforeData()
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@laptop.example>\r\n\r\nHello from %s.\r\n",
+		m.address(), strings.Join(rcpts, ", "), subject, subject, m.user)
+	if err := w.Close(); err != nil {
 		return err
 	}
 	return c.Quit()
@@ -177,15 +202,17 @@ func withSubject(msgs [][]byte, subject string) int {
 }
 
 // waitMail waits until user's folder on n holds want messages with
-// subject, and returns the folder's messages.
+// subject, and returns the folder's messages as IMAP gives them. It polls
+// the store (an IMAP login is a bcrypt hash, slow under -race) and reads
+// through IMAP once the messages are there.
 func waitMail(t *testing.T, n *Node, user, pass, folder, subject string, want int) [][]byte {
 	t.Helper()
-	var msgs [][]byte
 	waitFor(t, user+"'s "+folder+" on "+n.Config().Name+" to hold "+subject, func() bool {
-		msgs = imapMessages(t, mailAddr(t, n, "imap"), user, pass, folder)
-		return withSubject(msgs, subject) >= want
+		uids, err := n.Mail().Store.Search(context.Background(), user, folder,
+			&mailstore.Criteria{Header: []mailstore.HeaderMatch{{Key: "Subject", Value: subject}}})
+		return err == nil && len(uids) >= want
 	})
-	return msgs
+	return imapMessages(t, mailAddr(t, n, "imap"), user, pass, folder)
 }
 
 // smtpCode is the reply code and enhanced code of an SMTP error.
@@ -348,18 +375,22 @@ func recipientState(t *testing.T, n *Node, rcpt string) (queue.Recipient, bool) 
 	return queue.Recipient{}, false
 }
 
-// TestMailDeferredWhileDownThenDeliveredOnce: ben is down, so ann's queue
-// defers the message with a reason; ben restarts on its data dir (new
+// TestMailDeferredWhileDownThenDeliveredOnce: ben goes down while alice
+// submits, so ann's queue defers the message with a reason; it stays
+// queued after ann has dropped ben from its member table (a member down a
+// long time is still one of the group); ben restarts on its data dir (new
 // ports, learnt by gossip), and the message arrives once.
 func TestMailDeferredWhileDownThenDeliveredOnce(t *testing.T) {
 	ann := startMailMember(t, "ann", "127.0.0.2", "alice", nil)
 	ben := startMailMember(t, "ben", "127.0.0.3", "bob", nil, ann.CDN().PeerAddr())
 	waitFor(t, "ann to know ben's relay port", func() bool { return knowsRelay(ann.Node, ben.Node) && knowsRelay(ben.Node, ann.Node) })
-	if err := ben.Close(); err != nil {
-		t.Fatal(err)
-	}
 
-	if err := submitMail(t, ann, "while-down", ben.address()); err != nil {
+	stopBen := func() {
+		if err := ben.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := submitAround(t, ann, "while-down", []string{ben.address()}, stopBen); err != nil {
 		t.Fatalf("submission: %v", err)
 	}
 	var r queue.Recipient
@@ -371,6 +402,23 @@ func TestMailDeferredWhileDownThenDeliveredOnce(t *testing.T) {
 	if r.LastReason == "" || r.NextAttempt.IsZero() {
 		t.Errorf("deferred recipient %+v: want a reason and a next attempt", r)
 	}
+	waitFor(t, "ann to drop ben from its member table", func() bool {
+		_, known := ann.CDN().Members.Lookup("ben")
+		return !known
+	})
+	// Two attempts more: at least one began after the drop.
+	before, _ := recipientState(t, ann.Node, ben.address())
+	waitFor(t, "two more attempts after ben is dropped", func() bool {
+		var queued bool
+		r, queued = recipientState(t, ann.Node, ben.address())
+		return !queued || r.State != queue.Pending || r.Attempts >= before.Attempts+2
+	})
+	if r.State != queue.Pending {
+		t.Fatalf("recipient %+v after ben was dropped: want it still queued, deferred", r)
+	}
+	if n := withSubject(imapMessages(t, mailAddr(t, ann.Node, "imap"), "alice", ann.pass, "INBOX"), "while-down"); n != 0 {
+		t.Fatalf("alice got %d bounces while ben was dropped", n)
+	}
 
 	ben.start(t)
 	waitFor(t, "ann's queue to deliver to ben", func() bool {
@@ -380,6 +428,9 @@ func TestMailDeferredWhileDownThenDeliveredOnce(t *testing.T) {
 	msgs := waitMail(t, ben.Node, "bob", ben.pass, "INBOX", "while-down", 1)
 	if n := withSubject(msgs, "while-down"); n != 1 {
 		t.Errorf("bob holds %d copies, want 1", n)
+	}
+	if n := withSubject(imapMessages(t, mailAddr(t, ann.Node, "imap"), "alice", ann.pass, "INBOX"), "while-down"); n != 0 {
+		t.Errorf("alice got %d bounces", n)
 	}
 }
 
@@ -397,10 +448,12 @@ func TestMailBounceAfterLifetime(t *testing.T) {
 	ann := startMailMember(t, "ann", "127.0.0.2", "alice", clock.Now)
 	ben := startMailMember(t, "ben", "127.0.0.3", "bob", nil, ann.CDN().PeerAddr())
 	waitFor(t, "ann to know ben's relay port", func() bool { return knowsRelay(ann.Node, ben.Node) })
-	if err := ben.Close(); err != nil {
-		t.Fatal(err)
+	stopBen := func() {
+		if err := ben.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := submitMail(t, ann, "stale", ben.address()); err != nil {
+	if err := submitAround(t, ann, "stale", []string{ben.address()}, stopBen); err != nil {
 		t.Fatalf("submission: %v", err)
 	}
 	waitFor(t, "the message to be deferred", func() bool {
@@ -410,15 +463,14 @@ func TestMailBounceAfterLifetime(t *testing.T) {
 	clock.Advance(queue.DefaultLifetime + time.Hour)
 
 	var bounce []byte
-	waitFor(t, "alice to get a bounce", func() bool {
-		for _, m := range imapMessages(t, mailAddr(t, ann.Node, "imap"), "alice", ann.pass, "INBOX") {
-			if bytes.Contains(m, []byte("multipart/report")) {
-				bounce = m
-				return true
-			}
+	for _, m := range waitMail(t, ann.Node, "alice", ann.pass, "INBOX", "Undelivered mail", 1) {
+		if bytes.Contains(m, []byte("multipart/report")) {
+			bounce = m
 		}
-		return false
-	})
+	}
+	if bounce == nil {
+		t.Fatal("alice's INBOX holds no report")
+	}
 	for _, want := range []string{"Final-Recipient: rfc822;" + ben.address(), "Action: failed", "Status: 5.4.7", "gave up after", "Subject: stale"} {
 		if !bytes.Contains(bounce, []byte(want)) {
 			t.Errorf("bounce lacks %q:\n%s", want, bounce)

@@ -8,10 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/miekg/dns"
 
 	"github.com/shoal-p2p/shoal/mail/dkim"
@@ -147,7 +149,8 @@ func (p *nodeProcess) stop() { p.signal(syscall.SIGTERM, 10*time.Second) }
 // TestMailSurvivesKillAfter250: ann (in this process) relays a signed
 // message to ben (a shoal process); ben is killed with SIGKILL as soon as
 // it has answered 250 to the DATA, restarted on its data dir, and its
-// user finds the message in INBOX exactly once.
+// user finds the message in INBOX exactly once. Then the same for a
+// submission from another user of ben (INBOX and Sent, once each).
 func TestMailSurvivesKillAfter250(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the shoal binary")
@@ -199,14 +202,46 @@ func TestMailSurvivesKillAfter250(t *testing.T) {
 	if err := w.Close(); err != nil { // returns once the 250 is read
 		t.Fatalf("DATA: %v\n%s", err, ben.output())
 	}
-	ben.kill()
-	if ws := ben.cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("ben ended with %v, not by SIGKILL", ben.cmd.ProcessState)
-	}
-
+	ben.killAfter250(t)
 	ben.start()
 	msgs := imapMessages(t, ben.services()["imap"], "bob", pw[1], "INBOX")
 	if n := withSubject(msgs, "before-the-kill"); n != 1 {
 		t.Fatalf("bob's INBOX holds %d copies after the restart, want 1", n)
+	}
+
+	// The same for a submission between two users of ben: straight into
+	// INBOX, and a copy into Sent, both before the 250.
+	const carolPass = "carol's password"
+	add := exec.Command(bin, "mail", "user", "add", "carol", "--password-stdin", "--data", dir)
+	add.Stdin = strings.NewReader(carolPass + "\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("shoal mail user add carol: %v\n%s", err, out)
+	}
+	sub := dialSMTP(t, ben.services()["submission"], true)
+	if err := sub.Auth(sasl.NewPlainClient("", "carol", carolPass)); err != nil {
+		t.Fatal(err)
+	}
+	msg := "From: carol@ben.shoal\r\nTo: bob@ben.shoal\r\nSubject: local-before-the-kill\r\n\r\nNext door.\r\n"
+	if err := sub.SendMail("carol@ben.shoal", []string{"bob@ben.shoal"}, strings.NewReader(msg)); err != nil {
+		t.Fatalf("submission: %v\n%s", err, ben.output())
+	}
+	ben.killAfter250(t)
+	ben.start()
+	imap := ben.services()["imap"]
+	if n := withSubject(imapMessages(t, imap, "bob", pw[1], "INBOX"), "local-before-the-kill"); n != 1 {
+		t.Errorf("bob's INBOX holds %d copies after the restart, want 1", n)
+	}
+	if n := withSubject(imapMessages(t, imap, "carol", carolPass, "Sent"), "local-before-the-kill"); n != 1 {
+		t.Errorf("carol's Sent holds %d copies after the restart, want 1", n)
+	}
+}
+
+// killAfter250 ends the node with SIGKILL at once (the caller has just read
+// a 250) and checks that SIGKILL is what ended it.
+func (p *nodeProcess) killAfter250(t *testing.T) {
+	t.Helper()
+	p.kill()
+	if ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the node ended with %v, not by SIGKILL", p.cmd.ProcessState)
 	}
 }

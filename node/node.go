@@ -55,6 +55,9 @@ type Options struct {
 	// MailClock stands in for the mail queue's clock (nil: time.Now); tests
 	// move it past the queue lifetime to see a bounce.
 	MailClock func() time.Time
+	// MailPasswordCost is the bcrypt cost of new mail passwords (0: bcrypt's
+	// default). Tests lower it: one login at cost 10 takes seconds under -race.
+	MailPasswordCost int
 }
 
 // Node is one running Shoal node.

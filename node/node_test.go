@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shoal-p2p/shoal/storage"
 )
 
 // testOptions starts a node on free ports in dir.
 func testOptions(dir string) Options {
-	return Options{DataDir: dir, Override: func(c *Config) {
+	return Options{DataDir: dir, MailPasswordCost: bcrypt.MinCost, Override: func(c *Config) {
 		c.UI.Address = "127.0.0.1:0"
 		c.Ports = Ports{}
 		c.DNS.Upstreams = []string{"127.0.0.1:1"} // tests never ask a real resolver

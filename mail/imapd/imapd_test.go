@@ -1,20 +1,11 @@
 package imapd
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -24,10 +15,9 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+	"github.com/shoal-p2p/shoal/mail/internal/mailtest"
 	"github.com/shoal-p2p/shoal/mail/mailstore"
-	"github.com/shoal-p2p/shoal/storage"
 	"go.uber.org/goleak"
-	"golang.org/x/crypto/bcrypt"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -40,61 +30,19 @@ const (
 type fixture struct {
 	store *mailstore.Store
 	addr  string
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *mailtest.SyncBuffer
 }
 
 func start(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	db, err := storage.Open(filepath.Join(t.TempDir(), "shoal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := mailstore.Open(db, mailstore.Options{PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddUser(context.Background(), user, pass); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
+	st := mailtest.Store(t, user, pass)
+	logs := &mailtest.SyncBuffer{}
 	opts.Log = slog.New(slog.NewTextHandler(logs, nil))
 	if opts.Throttle == nil {
 		opts.Throttle = mailstore.NewLoginThrottle(time.Millisecond, 10*time.Millisecond)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := New(st, opts)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		srv.Close()
-		db.Close()
-	})
-	return &fixture{store: st, addr: ln.Addr().String(), logs: logs}
+	addr, _ := mailtest.Serve(t, New(st, opts))
+	return &fixture{store: st, addr: addr, logs: logs}
 }
 
 // events records what a client is told unasked.
@@ -478,30 +426,8 @@ func TestTwoSessionsKeepSequenceNumbers(t *testing.T) {
 	evB.waitFor(t, "EXISTS 3 at B", func() bool { return slices.Contains(evB.exists, 3) })
 }
 
-func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "one.shoal"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"one.shoal"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
-}
-
 func TestLoginNeedsTLSOffLoopback(t *testing.T) {
-	cfg, pool := selfSigned(t)
+	cfg, clientTLS := mailtest.TLSConfig(t, "one.shoal")
 	f := start(t, Options{TLS: cfg})
 	c := dial(t, f, nil)
 	if !c.Caps().Has(imap.CapLoginDisabled) || !c.Caps().Has(imap.CapStartTLS) {
@@ -517,7 +443,7 @@ func TestLoginNeedsTLSOffLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: &tls.Config{RootCAs: pool, ServerName: "one.shoal"}})
+	tc, err := imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: clientTLS})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,9 @@ import (
 	"time"
 
 	"github.com/shoal-p2p/shoal/mail/imapd"
+	"github.com/shoal-p2p/shoal/mail/internal/mailtest"
 	"github.com/shoal-p2p/shoal/mail/mailstore"
-	"github.com/shoal-p2p/shoal/storage"
 	"go.uber.org/goleak"
-	"golang.org/x/crypto/bcrypt"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -28,31 +27,9 @@ const (
 
 func startIMAP(t *testing.T) (*mailstore.Store, string) {
 	t.Helper()
-	db, err := storage.Open(filepath.Join(t.TempDir(), "shoal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := mailstore.Open(db, mailstore.Options{PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddUser(context.Background(), user, pass); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := imapd.New(st, imapd.Options{InsecureAuth: true})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		db.Close()
-	})
-	return st, ln.Addr().String()
+	st := mailtest.Store(t, user, pass)
+	addr, _ := mailtest.Serve(t, imapd.New(st, imapd.Options{InsecureAuth: true}))
+	return st, addr
 }
 
 // maildir lists the messages of a Maildir folder: file name -> flags.

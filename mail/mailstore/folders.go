@@ -224,7 +224,7 @@ func (s *Store) CreateFolder(ctx context.Context, user, name string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("mailstore: create folder %s/%s: %w", u, name, err)
+		return opError(err, "create folder %s/%s", u, name)
 	}
 	return nil
 }
@@ -299,7 +299,7 @@ func (s *Store) RenameFolder(ctx context.Context, user, from, to string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("mailstore: rename folder %s/%s: %w", u, from, err)
+		return opError(err, "rename folder %s/%s", u, from)
 	}
 	return nil
 }
@@ -330,7 +330,7 @@ func (s *Store) DeleteFolder(ctx context.Context, user, name string) error {
 		return s.dropFolder(tx, ch, u, f)
 	})
 	if err != nil {
-		return fmt.Errorf("mailstore: delete folder %s/%s: %w", u, name, err)
+		return opError(err, "delete folder %s/%s", u, name)
 	}
 	return nil
 }
@@ -376,7 +376,7 @@ func (s *Store) SetSubscribed(ctx context.Context, user, name string, subscribed
 		return putFolder(ub, f)
 	})
 	if err != nil {
-		return fmt.Errorf("mailstore: subscribe %s/%s: %w", u, name, err)
+		return opError(err, "subscribe %s/%s", u, name)
 	}
 	return nil
 }
@@ -400,7 +400,7 @@ func (s *Store) Folders(ctx context.Context, user string) ([]Folder, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mailstore: list folders of %s: %w", u, err)
+		return nil, opError(err, "list folders of %s", u)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if (out[i].Name == Inbox) != (out[j].Name == Inbox) {
@@ -441,7 +441,7 @@ func (s *Store) FolderStatus(ctx context.Context, user, name string) (Status, er
 		})
 	})
 	if err != nil {
-		return st, fmt.Errorf("mailstore: status of %s/%s: %w", u, name, err)
+		return st, opError(err, "status of %s/%s", u, name)
 	}
 	return st, nil
 }

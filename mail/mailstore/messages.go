@@ -296,7 +296,7 @@ func (s *Store) Append(ctx context.Context, user, folder string, raw []byte, fla
 		return err
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("mailstore: append to %s/%s: %w", u, folder, err)
+		return 0, 0, opError(err, "append to %s/%s", u, folder)
 	}
 	return uid, uidValidity, nil
 }
@@ -348,7 +348,7 @@ func (s *Store) AppendSent(ctx context.Context, user string, raw []byte) (uint32
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("mailstore: keep sent message of %s: %w", u, err)
+		return 0, opError(err, "keep sent message of %s", u)
 	}
 	return uid, nil
 }
@@ -418,7 +418,7 @@ func (s *Store) Deliver(ctx context.Context, user string, raw []byte) (uint32, e
 		return dt.Put(append(tk, id...), nil)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("mailstore: deliver to %s: %w", u, err)
+		return 0, opError(err, "deliver to %s", u)
 	}
 	return uid, nil
 }
@@ -462,7 +462,7 @@ func (s *Store) UIDs(ctx context.Context, user, folder string) ([]uint32, error)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mailstore: list %s/%s: %w", u, folder, err)
+		return nil, opError(err, "list %s/%s", u, folder)
 	}
 	return out, nil
 }
@@ -522,7 +522,7 @@ func (s *Store) Messages(ctx context.Context, user, folder string, uids []uint32
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mailstore: read %s/%s: %w", u, folder, err)
+		return nil, opError(err, "read %s/%s", u, folder)
 	}
 	return out, nil
 }
@@ -534,7 +534,7 @@ func (s *Store) Body(ctx context.Context, user, folder string, uid uint32) ([]by
 		return nil, err
 	}
 	if len(ms) == 0 {
-		return nil, fmt.Errorf("mailstore: read %s/%s: %w: no message with UID %d", user, folder, ErrBadInput, uid)
+		return nil, opError(fmt.Errorf("%w: no message with UID %d", ErrBadInput, uid), "read %s/%s", user, folder)
 	}
 	return ms[0].Body, nil
 }
@@ -601,7 +601,7 @@ func (s *Store) StoreFlags(ctx context.Context, user, folder string, uids []uint
 	})
 	if err != nil || !changing {
 		if err != nil {
-			err = fmt.Errorf("mailstore: store flags in %s/%s: %w", u, folder, err)
+			err = opError(err, "store flags in %s/%s", u, folder)
 		}
 		return nil, err
 	}
@@ -635,7 +635,7 @@ func (s *Store) StoreFlags(ctx context.Context, user, folder string, uids []uint
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mailstore: store flags in %s/%s: %w", u, folder, err)
+		return nil, opError(err, "store flags in %s/%s", u, folder)
 	}
 	return out, nil
 }
@@ -725,7 +725,7 @@ func (s *Store) copyOrMove(ctx context.Context, user, from string, uids []uint32
 		if move {
 			verb = "move"
 		}
-		return CopyResult{}, fmt.Errorf("mailstore: %s from %s/%s to %s: %w", verb, u, from, to, err)
+		return CopyResult{}, opError(err, "%s from %s/%s to %s", verb, u, from, to)
 	}
 	return res, nil
 }
@@ -803,7 +803,7 @@ func (s *Store) remove(ctx context.Context, user, folder string, uids []uint32, 
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mailstore: expunge %s/%s: %w", u, folder, err)
+		return nil, opError(err, "expunge %s/%s", u, folder)
 	}
 	return gone, nil
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"mime"
 	"net/mail"
@@ -105,7 +104,7 @@ func (s *Store) Search(ctx context.Context, user, folder string, c *Criteria) ([
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mailstore: search %s/%s: %w", u, folder, err)
+		return nil, opError(err, "search %s/%s", u, folder)
 	}
 	return out, nil
 }

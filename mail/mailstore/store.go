@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,25 @@ var (
 	ErrFolderExists   = errors.New("mailstore: folder already exists")
 	ErrBadInput       = errors.New("mailstore: bad input")
 )
+
+// opError is err from the operation op (a format with args), under one
+// "mailstore:" prefix however deep the wrapping: the sentinels above carry
+// the prefix too, and "mailstore: add user bob: mailstore: user already
+// exists" said it twice.
+func opError(err error, op string, args ...any) error {
+	return &storeError{op: fmt.Sprintf(op, args...), err: err}
+}
+
+type storeError struct {
+	op  string
+	err error
+}
+
+func (e *storeError) Error() string {
+	return "mailstore: " + e.op + ": " + strings.TrimPrefix(e.err.Error(), "mailstore: ")
+}
+
+func (e *storeError) Unwrap() error { return e.err }
 
 // Bucket names. Users are typed JSON records; each user's folders and
 // messages live in a nested bucket of boxBucket named after the user.
@@ -104,11 +124,11 @@ func Open(db *storage.DB, opts Options) (*Store, error) {
 		opts.Now = time.Now
 	}
 	if err := db.Migrate(component, migrations); err != nil {
-		return nil, fmt.Errorf("mailstore: open: %w", err)
+		return nil, opError(err, "open")
 	}
 	dummy, err := bcrypt.GenerateFromPassword([]byte("not a password of anyone"), opts.PasswordCost)
 	if err != nil {
-		return nil, fmt.Errorf("mailstore: open: %w", err)
+		return nil, opError(err, "open")
 	}
 	return &Store{db: db, opts: opts, subs: map[folderKey]map[*Subscription]struct{}{}, dummyHash: dummy}, nil
 }
@@ -208,7 +228,7 @@ func (s *Store) Subscribe(ctx context.Context, user, folder string, fn func(Chan
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mailstore: subscribe %s/%s: %w", user, folder, err)
+		return nil, opError(err, "subscribe %s/%s", user, folder)
 	}
 	m := s.subs[sub.key]
 	if m == nil {

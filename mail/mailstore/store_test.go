@@ -67,6 +67,11 @@ func TestUsersAndPasswords(t *testing.T) {
 	}
 	if err := s.AddUser(ctx, "alice", "another password"); !errors.Is(err, ErrUserExists) {
 		t.Fatalf("second alice: %v", err)
+	} else if err.Error() != "mailstore: add user alice: user already exists" {
+		t.Errorf("second alice: %q, want one mailstore: prefix", err)
+	}
+	if _, err := s.Messages(ctx, "nobody", "INBOX", []uint32{1}, NoBody); !errors.Is(err, ErrNoUser) || strings.Count(err.Error(), "mailstore:") != 1 {
+		t.Errorf("Messages of nobody: %q, want ErrNoUser with one mailstore: prefix", err)
 	}
 	for _, bad := range []string{"", "a b", "bob@x", ".bob", "bo..b", strings.Repeat("x", 65)} {
 		if err := s.AddUser(ctx, bad, pw); !errors.Is(err, ErrBadInput) {

@@ -91,7 +91,7 @@ func (s *Store) AddUser(ctx context.Context, user, password string) error {
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.PasswordCost)
 	if err != nil {
-		return fmt.Errorf("mailstore: add user %s: %w", u, err)
+		return opError(err, "add user %s", u)
 	}
 	err = s.write(ctx, func(tx *storage.Tx, _ *changes) error {
 		if _, err := usersBucket.Get(tx, u); err == nil {
@@ -114,7 +114,7 @@ func (s *Store) AddUser(ctx context.Context, user, password string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("mailstore: add user %s: %w", u, err)
+		return opError(err, "add user %s", u)
 	}
 	return nil
 }
@@ -130,7 +130,7 @@ func (s *Store) SetPassword(ctx context.Context, user, password string) error {
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.PasswordCost)
 	if err != nil {
-		return fmt.Errorf("mailstore: set password of %s: %w", u, err)
+		return opError(err, "set password of %s", u)
 	}
 	err = s.write(ctx, func(tx *storage.Tx, _ *changes) error {
 		rec, err := usersBucket.Get(tx, u)
@@ -141,7 +141,7 @@ func (s *Store) SetPassword(ctx context.Context, user, password string) error {
 		return usersBucket.Put(tx, u, rec)
 	})
 	if err != nil {
-		return fmt.Errorf("mailstore: set password of %s: %w", u, err)
+		return opError(err, "set password of %s", u)
 	}
 	return nil
 }
@@ -171,7 +171,7 @@ func (s *Store) RemoveUser(ctx context.Context, user string) error {
 		return usersBucket.Delete(tx, u)
 	})
 	if err != nil {
-		return fmt.Errorf("mailstore: remove user %s: %w", u, err)
+		return opError(err, "remove user %s", u)
 	}
 	return nil
 }
@@ -186,7 +186,7 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mailstore: list users: %w", err)
+		return nil, opError(err, "list users")
 	}
 	return out, nil
 }
@@ -208,7 +208,7 @@ func (s *Store) HasUser(ctx context.Context, user string) (bool, error) {
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("mailstore: look up user %s: %w", u, err)
+		return false, opError(err, "look up user %s", u)
 	}
 	return ok, nil
 }
@@ -230,7 +230,7 @@ func (s *Store) Authenticate(ctx context.Context, user, password string) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("mailstore: authenticate %s: %w", u, err)
+			return opError(err, "authenticate %s", u)
 		}
 	}
 	if len(password) > maxPasswordLen {

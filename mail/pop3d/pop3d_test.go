@@ -2,29 +2,19 @@ package pop3d
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/shoal-p2p/shoal/mail/internal/mailtest"
 	"github.com/shoal-p2p/shoal/mail/mailstore"
-	"github.com/shoal-p2p/shoal/storage"
 	"go.uber.org/goleak"
-	"golang.org/x/crypto/bcrypt"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -34,27 +24,10 @@ const (
 	pass = "alice's password"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	store *mailstore.Store
 	addr  string
-	logs  *syncBuffer
+	logs  *mailtest.SyncBuffer
 	raws  []string
 }
 
@@ -62,18 +35,8 @@ type fixture struct {
 // that start with '.'.
 func start(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	db, err := storage.Open(filepath.Join(t.TempDir(), "shoal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := mailstore.Open(db, mailstore.Options{PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mailtest.Store(t, user, pass)
 	ctx := context.Background()
-	if err := st.AddUser(ctx, user, pass); err != nil {
-		t.Fatal(err)
-	}
 	f := &fixture{store: st}
 	for i, body := range []string{"first body", ".hidden line\r\n..two dots\r\n.\r\nafter a lone dot", "third body\r\nline 2\r\nline 3"} {
 		raw := fmt.Sprintf("From: bob@two.shoal\r\nSubject: message %d\r\nMessage-ID: <%d@two.shoal>\r\n\r\n%s\r\n", i+1, i+1, body)
@@ -82,26 +45,10 @@ func start(t *testing.T, opts Options) *fixture {
 		}
 		f.raws = append(f.raws, raw)
 	}
-	f.logs = &syncBuffer{}
+	f.logs = &mailtest.SyncBuffer{}
 	opts.Log = slog.New(slog.NewTextHandler(f.logs, nil))
 	opts.Throttle = mailstore.NewLoginThrottle(time.Millisecond, 10*time.Millisecond)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.addr = ln.Addr().String()
-	srv := New(st, opts)
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		srv.Close()
-		db.Close()
-	})
+	f.addr, _ = mailtest.Serve(t, New(st, opts))
 	return f
 }
 
@@ -330,30 +277,8 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "one.shoal"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"one.shoal"}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
-}
-
 func TestSTLS(t *testing.T) {
-	cfg, pool := selfSigned(t)
+	cfg, clientTLS := mailtest.TLSConfig(t, "one.shoal")
 	f := start(t, Options{TLS: cfg})
 	c := connect(t, f.addr)
 	c.cmd("CAPA", "+OK")
@@ -364,7 +289,7 @@ func TestSTLS(t *testing.T) {
 	c.cmd("USER "+user, "-ERR [AUTH]")
 	c.cmd("PASS "+pass, "-ERR [AUTH]")
 	c.cmd("STLS", "+OK")
-	tc := tls.Client(c.conn, &tls.Config{RootCAs: pool, ServerName: "one.shoal"})
+	tc := tls.Client(c.conn, clientTLS)
 	if err := tc.Handshake(); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/shoal-p2p/shoal/mail/dkim"
-	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/internal/mailtest"
 	"github.com/shoal-p2p/shoal/mail/queue"
 	"github.com/shoal-p2p/shoal/mail/smtpd"
 	"github.com/shoal-p2p/shoal/storage"
@@ -39,8 +39,8 @@ func crashChild() {
 	if err != nil {
 		fail(err)
 	}
-	boxes := smtptest.NewMailboxes(map[string]string{"alice": "alice-pw"})
-	q, err := queue.Open(db, queue.Options{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: boxes})
+	boxes := mailtest.NewMailboxes(map[string]string{"alice": "alice-pw"})
+	q, err := queue.Open(db, queue.Options{Domain: "alice.shoal", Resolver: mailtest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: boxes})
 	if err != nil {
 		fail(err)
 	}
@@ -101,12 +101,12 @@ func TestQueuedMailSurvivesKill(t *testing.T) {
 	cmd.Wait()
 
 	var db *storage.DB
-	smtptest.Eventually(t, 5*time.Second, func() bool {
+	mailtest.Eventually(t, 5*time.Second, func() bool {
 		db, err = storage.Open(dbPath)
 		return err == nil
 	}, "database does not open after the kill: %v", err)
 	defer db.Close()
-	q, err := queue.Open(db, queue.Options{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil)})
+	q, err := queue.Open(db, queue.Options{Domain: "alice.shoal", Resolver: mailtest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: mailtest.NewMailboxes(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

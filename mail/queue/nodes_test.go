@@ -21,7 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shoal-p2p/shoal/mail/dkim"
-	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/internal/mailtest"
 	"github.com/shoal-p2p/shoal/mail/queue"
 	"github.com/shoal-p2p/shoal/mail/smtpd"
 	"github.com/shoal-p2p/shoal/storage"
@@ -80,8 +80,8 @@ func (e *events) count(kind queue.EventKind, rcpt string) int {
 type testNode struct {
 	t      *testing.T
 	name   string // alice.shoal
-	zone   *smtptest.Zone
-	boxes  *smtptest.Mailboxes
+	zone   *mailtest.Zone
+	boxes  *mailtest.Mailboxes
 	signer *dkim.Signer
 	clock  *clock
 	events *events
@@ -95,7 +95,7 @@ type testNode struct {
 	submitAddr string
 }
 
-func newTestNode(t *testing.T, zone *smtptest.Zone, name string, users ...string) *testNode {
+func newTestNode(t *testing.T, zone *mailtest.Zone, name string, users ...string) *testNode {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -110,7 +110,7 @@ func newTestNode(t *testing.T, zone *smtptest.Zone, name string, users ...string
 		pw[u] = u + "-pw"
 	}
 	n := &testNode{
-		t: t, name: name, zone: zone, boxes: smtptest.NewMailboxes(pw), signer: signer,
+		t: t, name: name, zone: zone, boxes: mailtest.NewMailboxes(pw), signer: signer,
 		clock: &clock{}, events: &events{}, dbPath: filepath.Join(t.TempDir(), "shoal.db"),
 	}
 	zone.Add(t,
@@ -137,22 +137,13 @@ func (n *testNode) startRelay() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, ln) }()
-	n.relayAddr = ln.Addr().String()
+	addr, stop := mailtest.Serve(t, r)
+	n.relayAddr = addr
 	_, port, _ := net.SplitHostPort(n.relayAddr)
 	n.zone.Remove("_smtp._tcp."+n.name, dns.TypeSRV)
 	n.zone.Add(t, fmt.Sprintf("_smtp._tcp.%s. 60 IN SRV 0 0 %s %s.", n.name, port, n.name))
 	n.stopRelay = func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay Serve: %v", err)
-		}
+		stop()
 		n.stopRelay = nil
 	}
 }
@@ -210,18 +201,7 @@ func (n *testNode) startSubmission() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	n.submitAddr = ln.Addr().String()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	n.submitAddr, _ = mailtest.Serve(t, s)
 }
 
 type outboxFunc func(ctx context.Context, env queue.Envelope, raw []byte) (string, error)

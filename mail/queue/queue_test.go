@@ -14,13 +14,13 @@ import (
 	"github.com/emersion/go-smtp"
 	moxdsn "github.com/mjl-/mox/dsn"
 
-	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/internal/mailtest"
 	"github.com/shoal-p2p/shoal/mail/queue"
 	"github.com/shoal-p2p/shoal/storage"
 )
 
 func threeNodes(t *testing.T) (alice, bob, carol *testNode) {
-	zone := smtptest.NewZone(t)
+	zone := mailtest.NewZone(t)
 	return newTestNode(t, zone, "alice.shoal", "alice", "ann"),
 		newTestNode(t, zone, "bob.shoal", "bob"),
 		newTestNode(t, zone, "carol.shoal", "carol")
@@ -32,7 +32,7 @@ func TestSubmitToTwoNodes(t *testing.T) {
 	if alice.received("ann", "picnic") != 1 {
 		t.Fatal("the local recipient did not get the message at once")
 	}
-	smtptest.Eventually(t, wait, func() bool {
+	mailtest.Eventually(t, wait, func() bool {
 		return bob.received("bob", "picnic") == 1 && carol.received("carol", "picnic") == 1
 	}, "bob and carol did not both receive the message")
 	for _, n := range []*testNode{bob, carol} {
@@ -50,7 +50,7 @@ func TestSubmitToTwoNodes(t *testing.T) {
 			t.Errorf("%s queued %d times", r, alice.events.count(queue.EventQueued, r))
 		}
 	}
-	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "the delivered message stays in the queue")
+	mailtest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "the delivered message stays in the queue")
 	if n := len(alice.boxes.Sent("alice")); n != 1 {
 		t.Errorf("alice's Sent has %d messages, want 1", n)
 	}
@@ -73,11 +73,11 @@ func TestDeferredWhileDownThenDelivered(t *testing.T) {
 		t.Fatalf("queue %+v: want bob pending with the reason kept", ms)
 	}
 	// Deferred a few times with a growing delay, then bob comes back.
-	smtptest.Eventually(t, wait, func() bool { return alice.events.count(queue.EventDeferred, "bob@bob.shoal") >= 3 }, "no retries while bob is down")
+	mailtest.Eventually(t, wait, func() bool { return alice.events.count(queue.EventDeferred, "bob@bob.shoal") >= 3 }, "no retries while bob is down")
 	bob.startRelay()
-	smtptest.Eventually(t, wait, func() bool { return bob.received("bob", "later") == 1 }, "bob did not get the message after coming back")
+	mailtest.Eventually(t, wait, func() bool { return bob.received("bob", "later") == 1 }, "bob did not get the message after coming back")
 	waitEvent(t, alice, queue.EventDelivered, "bob@bob.shoal")
-	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty after delivery")
+	mailtest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty after delivery")
 	if bob.received("bob", "later") != 1 || alice.events.count(queue.EventDelivered, "bob@bob.shoal") != 1 {
 		t.Fatal("delivered more than once")
 	}
@@ -86,7 +86,7 @@ func TestDeferredWhileDownThenDelivered(t *testing.T) {
 func waitEvent(t *testing.T, n *testNode, kind queue.EventKind, rcpt string) queue.Event {
 	t.Helper()
 	var ev queue.Event
-	smtptest.Eventually(t, wait, func() bool {
+	mailtest.Eventually(t, wait, func() bool {
 		var ok bool
 		ev, ok = n.events.find(kind, rcpt)
 		return ok
@@ -105,7 +105,7 @@ func TestBounceAfterLifetime(t *testing.T) {
 		t.Fatalf("bounced event reason %q", ev.Reason)
 	}
 	var raw []byte
-	smtptest.Eventually(t, wait, func() bool {
+	mailtest.Eventually(t, wait, func() bool {
 		for _, m := range alice.boxes.Inbox("alice") {
 			if bytes.Contains(m, []byte("multipart/report")) {
 				raw = m
@@ -133,7 +133,7 @@ func TestBounceAfterLifetime(t *testing.T) {
 		parsed.Recipients[0].Action != moxdsn.Failed || !strings.Contains(parsed.Recipients[0].DiagnosticCodeSMTP, "connect to bob.shoal") {
 		t.Fatalf("parsed bounce: %+v", parsed.Recipients)
 	}
-	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "bounced message stays in the queue")
+	mailtest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "bounced message stays in the queue")
 	if n := alice.events.count(queue.EventBounced, "bob@bob.shoal"); n != 1 {
 		t.Fatalf("%d bounced events", n)
 	}
@@ -158,7 +158,7 @@ func TestPermanentFailureBouncesAtOnce(t *testing.T) {
 		t.Fatalf("bounce reason %q: want bob's 550 5.1.1", ev.Reason)
 	}
 	waitEvent(t, alice, queue.EventDelivered, "bob@bob.shoal")
-	smtptest.Eventually(t, wait, func() bool {
+	mailtest.Eventually(t, wait, func() bool {
 		for _, m := range alice.boxes.Inbox("alice") {
 			if bytes.Contains(m, []byte("Final-Recipient: rfc822;nobody@bob.shoal")) && bytes.Contains(m, []byte("Status: 5.1.1")) {
 				return !bytes.Contains(m, []byte("Final-Recipient: rfc822;bob@bob.shoal"))
@@ -183,8 +183,8 @@ func TestRestartResumesDelivery(t *testing.T) {
 	if len(ms) != 1 || ms[0].From != "alice@alice.shoal" || ms[0].Recipients[0].LastReason == "" {
 		t.Fatalf("after reopening the queue holds %+v", ms)
 	}
-	smtptest.Eventually(t, wait, func() bool { return bob.received("bob", "persist") == 1 }, "delivery did not resume after the restart")
-	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty")
+	mailtest.Eventually(t, wait, func() bool { return bob.received("bob", "persist") == 1 }, "delivery did not resume after the restart")
+	mailtest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty")
 	if v, err := alice.db.SchemaVersion("mail.queue"); err != nil || v != 1 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
@@ -236,7 +236,7 @@ func TestRetryNowDropAndBadInput(t *testing.T) {
 	if err := q.RetryNow(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	smtptest.Eventually(t, wait, func() bool { return alice.events.count(queue.EventDeferred, "bob@bob.shoal") > before }, "RetryNow did not cause an attempt")
+	mailtest.Eventually(t, wait, func() bool { return alice.events.count(queue.EventDeferred, "bob@bob.shoal") > before }, "RetryNow did not cause an attempt")
 	if err := q.Drop(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestRelayRefusesSpoofAndRelayThroughQueue(t *testing.T) {
 	if _, err := carol.q.Enqueue(ctx, "carol@carol.shoal", []string{"bob@bob.shoal"}, []byte("From: carol@carol.shoal\r\nSubject: unsigned\r\n\r\nx\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	smtptest.Eventually(t, wait, func() bool {
+	mailtest.Eventually(t, wait, func() bool {
 		for _, m := range carol.boxes.Inbox("carol") {
 			if bytes.Contains(m, []byte("Final-Recipient: rfc822;bob@bob.shoal")) && bytes.Contains(m, []byte("5.7.20")) {
 				return true
@@ -297,7 +297,7 @@ func TestRelayRefusesSpoofAndRelayThroughQueue(t *testing.T) {
 	if !perm || !strings.Contains(reason, "550 5.7.1") || !strings.Contains(reason, "relaying denied") {
 		t.Fatalf("relay through bob: %v %q, want 550 5.7.1 relaying denied", perm, reason)
 	}
-	smtptest.Eventually(t, wait, func() bool { return alice.received("alice", "via") == 1 }, "bob's own message for alice was not delivered")
+	mailtest.Eventually(t, wait, func() bool { return alice.received("alice", "via") == 1 }, "bob's own message for alice was not delivered")
 }
 
 func (n *testNode) mustSign(t *testing.T, raw string) []byte {
@@ -314,7 +314,7 @@ func TestBackoffSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	q, err := queue.Open(db, queue.Options{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil)})
+	q, err := queue.Open(db, queue.Options{Domain: "alice.shoal", Resolver: mailtest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: mailtest.NewMailboxes(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,10 +325,10 @@ func TestBackoffSchedule(t *testing.T) {
 		}
 	}
 	for _, o := range []queue.Options{
-		{Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil)},
-		{Domain: "alice.shoal", Mailboxes: smtptest.NewMailboxes(nil)},
-		{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}},
-		{Domain: "alice.shoal", Resolver: smtptest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: smtptest.NewMailboxes(nil), SmartHost: &queue.SmartHost{Host: "smtp.example.com"}},
+		{Resolver: mailtest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: mailtest.NewMailboxes(nil)},
+		{Domain: "alice.shoal", Mailboxes: mailtest.NewMailboxes(nil)},
+		{Domain: "alice.shoal", Resolver: mailtest.NetipResolver{Resolver: net.DefaultResolver}},
+		{Domain: "alice.shoal", Resolver: mailtest.NetipResolver{Resolver: net.DefaultResolver}, Mailboxes: mailtest.NewMailboxes(nil), SmartHost: &queue.SmartHost{Host: "smtp.example.com"}},
 	} {
 		if _, err := queue.Open(db, o); err == nil {
 			t.Errorf("Open(%+v) accepted", o)
@@ -345,8 +345,8 @@ func TestBounceWaitsForTheSendersMailbox(t *testing.T) {
 		t.Fatal("the message left the queue before its bounce was delivered")
 	}
 	alice.boxes.Fail(nil)
-	smtptest.Eventually(t, wait, func() bool { return len(alice.boxes.Inbox("alice")) == 1 }, "the bounce never came")
-	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty after the bounce")
+	mailtest.Eventually(t, wait, func() bool { return len(alice.boxes.Inbox("alice")) == 1 }, "the bounce never came")
+	mailtest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty after the bounce")
 	if len(alice.boxes.Inbox("alice")) != 1 {
 		t.Fatal("more than one bounce")
 	}
@@ -369,7 +369,7 @@ func TestDeferralsFollowTheBackoffSchedule(t *testing.T) {
 	alice, bob, _ := threeNodes(t)
 	bob.stopRelay()
 	alice.submit("alice", []string{"bob@bob.shoal"}, "schedule")
-	smtptest.Eventually(t, wait, func() bool { return alice.events.count(queue.EventDeferred, "bob@bob.shoal") >= 6 }, "too few retries")
+	mailtest.Eventually(t, wait, func() bool { return alice.events.count(queue.EventDeferred, "bob@bob.shoal") >= 6 }, "too few retries")
 	alice.events.mu.Lock()
 	defer alice.events.mu.Unlock()
 	n := 0
@@ -396,7 +396,7 @@ func TestManyMessagesEachDeliveredOnce(t *testing.T) {
 	for i := range n {
 		alice.submit("alice", []string{"bob@bob.shoal", "carol@carol.shoal"}, "many-"+itoa(i))
 	}
-	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue did not drain")
+	mailtest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue did not drain")
 	for i := range n {
 		s := "many-" + itoa(i)
 		if b, c := bob.received("bob", s), carol.received("carol", s); b != 1 || c != 1 {
@@ -458,14 +458,14 @@ func TestDSNParameters(t *testing.T) {
 		"ann@alice.shoal": notify(smtp.DSNNotifySuccess),
 	}, "reports")
 	waitEvent(t, alice, queue.EventBounced, "nobody@bob.shoal")
-	smtptest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty")
+	mailtest.Eventually(t, wait, func() bool { return len(alice.queued(t)) == 0 }, "queue not empty")
 	if bob.received("bob", "reports") != 1 || alice.received("ann", "reports") != 1 {
 		t.Fatal("bob or ann did not get the message")
 	}
 	// A report goes out for each delivery as it happens: one for bob, one
 	// for ann, none for nobody.
 	var rs [][]byte
-	smtptest.Eventually(t, wait, func() bool { rs = reports(alice, "alice"); return len(rs) >= 2 }, "alice did not get two reports")
+	mailtest.Eventually(t, wait, func() bool { rs = reports(alice, "alice"); return len(rs) >= 2 }, "alice did not get two reports")
 	actions := map[string]moxdsn.Action{}
 	for _, raw := range rs {
 		parsed, _, err := moxdsn.Parse(slog.New(slog.DiscardHandler), bytes.NewReader(raw))

@@ -13,7 +13,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/internal/mailtest"
 	"github.com/shoal-p2p/shoal/mail/queue"
 	"github.com/shoal-p2p/shoal/storage"
 )
@@ -72,9 +72,9 @@ func (s *smartSession) Data(r io.Reader) error {
 }
 
 func TestSmartHostForOutsideDomains(t *testing.T) {
-	zone := smtptest.NewZone(t)
+	zone := mailtest.NewZone(t)
 	zone.Add(t, "smart.example. 60 IN A 127.0.0.1")
-	serverTLS, clientTLS := smtptest.TLSConfig(t, "smart.example")
+	serverTLS, clientTLS := mailtest.TLSConfig(t, "smart.example")
 	h := &smartHost{}
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smartSession{h: h}, nil }))
 	srv.Domain = "smart.example"
@@ -94,7 +94,7 @@ func TestSmartHostForOutsideDomains(t *testing.T) {
 	}
 	defer db.Close()
 	ev := &events{}
-	boxes := smtptest.NewMailboxes(map[string]string{"alice": "pw"})
+	boxes := mailtest.NewMailboxes(map[string]string{"alice": "pw"})
 	q, err := queue.Open(db, queue.Options{
 		Domain: "alice.shoal", Resolver: zone.NetipResolver(), Mailboxes: boxes, Scale: 1e-5, OnEvent: ev.add,
 		SmartHost: &queue.SmartHost{Host: "smart.example", Port: p, User: "relayuser", Password: "relaypass", TLSConfig: clientTLS},
@@ -111,7 +111,7 @@ func TestSmartHostForOutsideDomains(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got queue.Event
-	smtptest.Eventually(t, wait, func() bool {
+	mailtest.Eventually(t, wait, func() bool {
 		var ok bool
 		got, ok = ev.find(queue.EventDelivered, "eve@example.com")
 		return ok
@@ -124,14 +124,14 @@ func TestSmartHostForOutsideDomains(t *testing.T) {
 }
 
 func TestOutsideDomainWithoutSmartHostBounces(t *testing.T) {
-	zone := smtptest.NewZone(t)
+	zone := mailtest.NewZone(t)
 	db, err := storage.Open(filepath.Join(t.TempDir(), "shoal.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	ev := &events{}
-	boxes := smtptest.NewMailboxes(map[string]string{"alice": "pw"})
+	boxes := mailtest.NewMailboxes(map[string]string{"alice": "pw"})
 	q, err := queue.Open(db, queue.Options{Domain: "alice.shoal", Resolver: zone.NetipResolver(), Mailboxes: boxes, OnEvent: ev.add})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestOutsideDomainWithoutSmartHostBounces(t *testing.T) {
 	if _, err := q.Enqueue(ctx, "alice@alice.shoal", []string{"eve@example.com"}, []byte("From: alice@alice.shoal\r\nSubject: out\r\n\r\nhi\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	smtptest.Eventually(t, wait, func() bool { return len(boxes.Inbox("alice")) == 1 }, "no bounce for an outside domain")
+	mailtest.Eventually(t, wait, func() bool { return len(boxes.Inbox("alice")) == 1 }, "no bounce for an outside domain")
 	if e, _ := ev.find(queue.EventBounced, "eve@example.com"); e.Reason == "" {
 		t.Fatalf("bounce event %+v", e)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,39 +18,17 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shoal-p2p/shoal/mail/dkim"
-	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/internal/mailtest"
 	"github.com/shoal-p2p/shoal/mail/queue"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// serve runs srv on a fresh loopback listener until the test ends.
-func serve(t *testing.T, srv interface {
-	Serve(context.Context, net.Listener) error
-	Close() error
-}) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		srv.Close()
-	})
-	return ln.Addr().String()
-}
-
 // client is a raw SMTP conversation, for checking exact replies.
 type client struct {
-	t  *testing.T
-	tp *textproto.Conn
+	t    *testing.T
+	conn net.Conn
+	tp   *textproto.Conn
 }
 
 func dial(t *testing.T, addr string) *client {
@@ -59,12 +38,23 @@ func dial(t *testing.T, addr string) *client {
 		t.Fatal(err)
 	}
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := &client{t: t, tp: textproto.NewConn(conn)}
+	c := &client{t: t, conn: conn, tp: textproto.NewConn(conn)}
 	t.Cleanup(func() { c.tp.Close() })
 	if code, msg := c.read(); code != 220 {
 		t.Fatalf("greeting %d %s", code, msg)
 	}
 	return c
+}
+
+// startTLS goes on over TLS, after the server's 220 to STARTTLS.
+func (c *client) startTLS(cfg *tls.Config) {
+	c.t.Helper()
+	tc := tls.Client(c.conn, cfg)
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatalf("TLS handshake: %v", err)
+	}
+	c.conn, c.tp = tc, textproto.NewConn(tc)
+	c.t.Cleanup(func() { tc.Close() })
 }
 
 func (c *client) read() (int, string) {
@@ -118,7 +108,7 @@ type node struct {
 	signer *dkim.Signer
 }
 
-func newNode(t *testing.T, zone *smtptest.Zone, domain string) *node {
+func newNode(t *testing.T, zone *mailtest.Zone, domain string) *node {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

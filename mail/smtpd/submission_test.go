@@ -19,13 +19,13 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/shoal-p2p/shoal/mail/dkim"
-	"github.com/shoal-p2p/shoal/mail/internal/smtptest"
+	"github.com/shoal-p2p/shoal/mail/internal/mailtest"
 )
 
 type submitFixture struct {
-	zone      *smtptest.Zone
+	zone      *mailtest.Zone
 	alice     *node
-	boxes     *smtptest.Mailboxes
+	boxes     *mailtest.Mailboxes
 	out       *outbox
 	log       *logRecorder
 	addr      string
@@ -36,10 +36,10 @@ type submitFixture struct {
 
 func newSubmitFixture(t *testing.T, mod func(*SubmissionOptions)) *submitFixture {
 	t.Helper()
-	f := &submitFixture{zone: smtptest.NewZone(t), out: &outbox{}, log: &logRecorder{}}
+	f := &submitFixture{zone: mailtest.NewZone(t), out: &outbox{}, log: &logRecorder{}}
 	f.alice = newNode(t, f.zone, "alice.shoal")
-	f.boxes = smtptest.NewMailboxes(map[string]string{"alice": "s3cret", "ann": "pw"})
-	serverTLS, clientTLS := smtptest.TLSConfig(t, "alice.shoal")
+	f.boxes = mailtest.NewMailboxes(map[string]string{"alice": "s3cret", "ann": "pw"})
+	serverTLS, clientTLS := mailtest.TLSConfig(t, "alice.shoal")
 	f.serverTLS, f.clientTLS = serverTLS, clientTLS
 	opts := SubmissionOptions{
 		Domain:        "alice.shoal",
@@ -59,7 +59,7 @@ func newSubmitFixture(t *testing.T, mod func(*SubmissionOptions)) *submitFixture
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.addr = serve(t, s)
+	f.addr, _ = mailtest.Serve(t, s)
 	f.sub = s
 	return f
 }
@@ -164,7 +164,7 @@ func TestSubmissionRefusals(t *testing.T) {
 	c := dial(t, f.addr)
 	c.expect("EHLO laptop", 250, "Hello")
 	c.expect("MAIL FROM:<alice@alice.shoal>", 530, "5.7.0")
-	c.expect("RCPT TO:<ann@alice.shoal>", 502, "5.5.1")
+	c.expect("RCPT TO:<ann@alice.shoal>", 503, "5.5.1")
 	c.expect("AUTH PLAIN "+plainIR("alice", "wrong"), 535, "5.7.8")
 	c.expect("AUTH PLAIN "+plainIR("mallory", "s3cret"), 535, "5.7.8")
 	c.expect("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("ann\x00alice\x00s3cret")), 535, "5.7.8")
@@ -280,6 +280,30 @@ func TestSubmissionSTARTTLS(t *testing.T) {
 	}
 }
 
+// TestOutOfOrderInsideTLS: after STARTTLS, commands out of order still get
+// 503 (go-smtp writes these replies itself, on the TLS connection).
+func TestOutOfOrderInsideTLS(t *testing.T) {
+	f := newSubmitFixture(t, func(o *SubmissionOptions) { o.InsecureAuth = false })
+	c := dial(t, f.addr)
+	c.expect("EHLO laptop", 250, "Hello")
+	c.expect("STARTTLS", 220, "2.0.0")
+	c.startTLS(f.clientTLS)
+	c.expect("AUTH PLAIN "+plainIR("alice", "s3cret"), 503, "5.5.1") // EHLO again first
+	c.expect("MAIL FROM:<alice@alice.shoal>", 503, "5.5.1")
+	c.expect("EHLO laptop", 250, "Hello")
+	c.expect("STARTTLS", 503, "5.5.1")
+	c.expect("AUTH", 501, "5.5.4")
+	c.expect("AUTH PLAIN "+plainIR("alice", "s3cret"), 235, "2.0.0")
+	c.expect("RCPT TO:<ann@alice.shoal>", 503, "5.5.1")
+	c.expect("DATA", 503, "5.5.1")
+	c.expect("MAIL FROM:<alice@alice.shoal>", 250, "2.0.0")
+	c.expect("MAIL FROM:<alice@alice.shoal>", 503, "5.5.1")
+	c.expect("DATA", 503, "5.5.1")
+	if len(f.boxes.Inbox("ann")) != 0 || len(f.out.all()) != 0 {
+		t.Fatal("commands out of order delivered or queued something")
+	}
+}
+
 // TestSwaks submits with swaks, AUTH LOGIN and PLAIN over STARTTLS.
 func TestSwaks(t *testing.T) {
 	swaks, err := exec.LookPath("swaks")
@@ -288,7 +312,7 @@ func TestSwaks(t *testing.T) {
 	}
 	f := newSubmitFixture(t, func(o *SubmissionOptions) { o.InsecureAuth = false })
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, smtptest.CertPEM(f.serverTLS), 0o600); err != nil {
+	if err := os.WriteFile(ca, mailtest.CertPEM(f.serverTLS), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	host, port, _ := net.SplitHostPort(f.addr)
@@ -321,7 +345,7 @@ func TestSwaks(t *testing.T) {
 }
 
 func TestNewSubmissionBadOptions(t *testing.T) {
-	boxes := smtptest.NewMailboxes(nil)
+	boxes := mailtest.NewMailboxes(nil)
 	n := newNode(t, nil, "alice.shoal")
 	for _, o := range []SubmissionOptions{
 		{},
@@ -348,7 +372,7 @@ func TestCurl(t *testing.T) {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	msg := filepath.Join(dir, "msg.eml")
-	if err := os.WriteFile(ca, smtptest.CertPEM(f.serverTLS), 0o600); err != nil {
+	if err := os.WriteFile(ca, mailtest.CertPEM(f.serverTLS), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(msg, message("alice@alice.shoal", "ann@alice.shoal", "curl"), 0o600); err != nil {

@@ -1,7 +1,8 @@
-// Package smtptest holds the parts the SMTP and queue tests share: a real
+// Package mailtest holds the parts the mail packages' tests share: a real
 // DNS server on loopback serving a small test zone (with a *net.Resolver
-// pointed at it), in-memory mailboxes, and a self-signed ed25519 certificate.
-package smtptest
+// pointed at it), in-memory mailboxes, a mail store in a real bbolt file,
+// servers on loopback listeners, and a self-signed ed25519 certificate.
+package mailtest
 
 import (
 	"context"
