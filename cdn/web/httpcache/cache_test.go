@@ -344,6 +344,57 @@ func TestRFC9111(t *testing.T) {
 				t.Fatalf("request no-cache: %q", a.header.Get("Cache-Status"))
 			}
 		}},
+		{"an invalid Age makes the response stale", func(t *testing.T, h *harness) {
+			for _, age := range []string{"abc", "-10", "10.0", "0, 0"} {
+				h.serve(body("a", "Cache-Control: max-age=3600", "Age: "+age))
+				path := "/age" + fmt.Sprint(len(age))
+				h.get(path)
+				if hit(h.get(path)) {
+					t.Errorf("Age %q served fresh", age)
+				}
+			}
+		}},
+		{"directives with spaces around = are not max-age", func(t *testing.T, h *harness) {
+			h.serve(body("sp", "Cache-Control: max-age= 3600"))
+			h.get("/sp")
+			if hit(h.get("/sp")) {
+				t.Fatal(`"max-age= 3600" read as max-age`)
+			}
+		}},
+		{"must-understand with an unknown status is not stored", func(t *testing.T, h *harness) {
+			h.serve(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=3600, must-understand, no-store")
+				w.WriteHeader(599)
+			})
+			h.get("/mu")
+			if hit(h.get("/mu")) {
+				t.Fatal("a 599 with must-understand was stored")
+			}
+			h.serve(body("ok", "Cache-Control: max-age=3600, must-understand, no-store"))
+			h.get("/mu200")
+			if !hit(h.get("/mu200")) {
+				t.Fatal("a 200 with must-understand and no-store was not stored")
+			}
+		}},
+		{"a 304 keeps the stored ETag and adds no Content-Type", func(t *testing.T, h *harness) {
+			h.serve(func(w http.ResponseWriter, r *http.Request) {
+				w.Header()["Content-Type"] = nil
+				w.Header().Set("Cache-Control", "max-age=1")
+				if r.Header.Get("If-None-Match") != "" {
+					w.Header().Set("ETag", `"other"`)
+					w.WriteHeader(http.StatusNotModified)
+					return
+				}
+				w.Header().Set("ETag", `"stored"`)
+				io.WriteString(w, "<html>")
+			})
+			h.get("/etag")
+			h.clock.advance(5 * time.Second)
+			a := h.get("/etag")
+			if a.header.Get("ETag") != `"stored"` || a.header.Get("Content-Type") != "" {
+				t.Fatalf("ETag %q Content-Type %q", a.header.Get("ETag"), a.header.Get("Content-Type"))
+			}
+		}},
 		{"HEAD from a stored GET", func(t *testing.T, h *harness) {
 			h.serve(body("12345", "Cache-Control: max-age=100"))
 			h.get("/head")

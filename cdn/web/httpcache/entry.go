@@ -92,7 +92,13 @@ func freshnessLifetime(h http.Header, cc directives, status int) (time.Duration,
 // age is the current age of the stored response at now (RFC 9111 4.2.3).
 func (e *entry) age(now time.Time) time.Duration {
 	var ageValue time.Duration
-	if s, ok := seconds(strings.TrimSpace(e.rec.Header.Get("Age"))); ok {
+	if vs, ok := e.rec.Header["Age"]; ok {
+		s, valid := seconds(strings.TrimSpace(vs[0]))
+		if len(vs) != 1 || !valid {
+			// An Age that is not one delta-seconds value: take the response
+			// as stale rather than guess.
+			return 1 << 62
+		}
 		ageValue = time.Duration(s) * time.Second
 	}
 	apparent := time.Duration(0)

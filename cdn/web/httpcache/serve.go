@@ -216,6 +216,7 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, e *entry, no
 	if !bodyless {
 		h["Content-Length"] = []string{strconv.FormatInt(e.rec.Size, 10)}
 	}
+	noSniff(h)
 	w.WriteHeader(e.rec.Status)
 	if r.Method == http.MethodHead || bodyless {
 		return true
@@ -299,6 +300,7 @@ func (c *Cache) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 	}
 	c.addVia(h, resp.Proto)
 	c.cacheStatus(h, status)
+	noSniff(h)
 	w.WriteHeader(resp.StatusCode)
 	dst := io.Writer(w)
 	if body != nil {
@@ -433,6 +435,14 @@ func (c *Cache) storable(r *http.Request, resp *http.Response) bool {
 		return false
 	}
 	cc := parseDirectives(resp.Header)
+	if cc.has("must-understand") {
+		// Stored only for a status whose caching rules the cache knows,
+		// then regardless of no-store (RFC 9111 5.2.2.3).
+		if !understood[resp.StatusCode] {
+			return false
+		}
+		delete(cc, "no-store")
+	}
 	if cc.has("no-store") || cc.has("private") || parseDirectives(r.Header).has("no-store") {
 		return false
 	}
@@ -459,6 +469,10 @@ func (c *Cache) storable(r *http.Request, resp *http.Response) bool {
 	return lifetime > 0 || resp.Header.Get("ETag") != "" || resp.Header.Get("Last-Modified") != ""
 }
 
+// understood are the status codes whose caching rules the cache implements.
+var understood = map[int]bool{200: true, 203: true, 204: true, 300: true, 301: true, 302: true, 303: true,
+	307: true, 308: true, 404: true, 405: true, 410: true, 414: true, 501: true}
+
 // freshen applies a 304's fields to a stored response (RFC 9111 4.3.4).
 func (c *Cache) freshen(e *entry, h http.Header, reqTime, respTime time.Time) *entry {
 	rec := e.rec
@@ -466,7 +480,7 @@ func (c *Cache) freshen(e *entry, h http.Header, reqTime, respTime time.Time) *e
 	RemoveHopByHop(h)
 	for k, v := range h {
 		switch k {
-		case "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Via", "Cache-Status":
+		case "Content-Length", "Content-Encoding", "Content-Range", "Content-Md5", "Etag", "Transfer-Encoding", "Via", "Cache-Status":
 			continue
 		}
 		rec.Header[k] = v
@@ -491,4 +505,11 @@ func (c *Cache) freshen(e *entry, h http.Header, reqTime, respTime time.Time) *e
 	}
 	c.mu.Unlock()
 	return n
+}
+
+// noSniff keeps net/http from adding a Content-Type the origin did not send.
+func noSniff(h http.Header) {
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil
+	}
 }
