@@ -395,6 +395,21 @@ func TestRFC9111(t *testing.T) {
 				t.Fatalf("ETag %q Content-Type %q", a.header.Get("ETag"), a.header.Get("Content-Type"))
 			}
 		}},
+		{"a body cut short is not stored", func(t *testing.T, h *harness) {
+			h.serve(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=3600")
+				io.WriteString(w, "partial")
+				w.(http.Flusher).Flush() // chunked, then the connection drops
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err == nil {
+					conn.Close()
+				}
+			})
+			h.get("/cut")
+			if hit(h.get("/cut")) || h.cache.Stats().Entries != 0 {
+				t.Fatal("a truncated chunked body was stored")
+			}
+		}},
 		{"HEAD from a stored GET", func(t *testing.T, h *harness) {
 			h.serve(body("12345", "Cache-Control: max-age=100"))
 			h.get("/head")

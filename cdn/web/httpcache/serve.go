@@ -291,8 +291,9 @@ func (c *Cache) roundTrip(w http.ResponseWriter, out *http.Request) (*http.Respo
 	return nil, false
 }
 
-// relay writes an origin response to the client and returns the body bytes.
-func (c *Cache) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, status string, body io.Writer) int64 {
+// relay writes an origin response to the client and returns the body bytes
+// and the error that cut the origin's body short, if any.
+func (c *Cache) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, status string, body io.Writer) (int64, error) {
 	h := w.Header()
 	RemoveHopByHop(resp.Header)
 	for k, v := range resp.Header {
@@ -306,9 +307,9 @@ func (c *Cache) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 	if body != nil {
 		dst = &teeToStore{client: w, store: body}
 	}
-	n, _ := io.Copy(dst, resp.Body)
+	n, err := io.Copy(dst, resp.Body)
 	c.stats.bytesServed.Add(n)
-	return n
+	return n, err
 }
 
 // teeToStore writes to the client and the store; a client that goes away
@@ -424,8 +425,8 @@ func (c *Cache) fetch(w http.ResponseWriter, r *http.Request, key string, stale 
 		c.relay(w, r, resp, fwd, nil)
 		return
 	}
-	n := c.relay(w, r, resp, fwd+"; stored", p)
-	stored = c.commit(p, n, resp.ContentLength)
+	n, err := c.relay(w, r, resp, fwd+"; stored", p)
+	stored = c.commit(p, n, resp.ContentLength, err)
 }
 
 // storable tells whether a shared cache may store resp (RFC 9111 3, 3.5).
