@@ -74,3 +74,97 @@ func TestProxyServesAnotherMembersContent(t *testing.T) {
 		t.Fatalf("after purge: %v", st)
 	}
 }
+
+// curlProxyArgs is curlProxy with more curl arguments before the URL.
+func curlProxyArgs(t *testing.T, proxyAddr string, args ...string) (string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hdrFile := filepath.Join(t.TempDir(), "headers")
+	all := append([]string{"-s", "--max-time", "20", "-x", "http://" + proxyAddr, "-D", hdrFile}, args...)
+	body, err := exec.CommandContext(ctx, "curl", all...).Output()
+	if err != nil {
+		t.Fatalf("curl %v: %v", args, err)
+	}
+	hdr, _ := os.ReadFile(hdrFile)
+	return string(hdr), string(body)
+}
+
+// TestSiteThroughAnotherMembersProxy: alpha publishes a folder as
+// www.alpha.shoal; beta's proxy serves it with curl -x: index.html, the
+// 301 to a folder's slash, the site's 404.html, a short max-age and an
+// ETag; after a re-publish the name serves the new version.
+func TestSiteThroughAnotherMembersProxy(t *testing.T) {
+	a := startMember(t, "alpha", "127.0.0.2")
+	b := startMember(t, "beta", "127.0.0.3", a.CDN().PeerAddr())
+	waitFor(t, "the two nodes to see each other", func() bool { return aliveMembers(a) == 2 && aliveMembers(b) == 2 })
+
+	site := t.TempDir()
+	write := func(name, text string) {
+		os.MkdirAll(filepath.Dir(filepath.Join(site, name)), 0o700)
+		if err := os.WriteFile(filepath.Join(site, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("index.html", "<h1>home v1</h1>")
+	write("style.css", "h1 { color: teal }")
+	write("docs/index.html", "<h1>docs</h1>")
+	write("404.html", "<h1>lost</h1>")
+	if _, err := a.PublishSite(context.Background(), filepath.Join(t.TempDir(), "none"), ""); err == nil {
+		t.Fatal("a missing folder was published")
+	}
+	if _, err := a.PublishSite(context.Background(), site, "Not A Label"); err == nil {
+		t.Fatal("a bad label was accepted")
+	}
+	s, err := a.PublishSite(context.Background(), site, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Host != "www.alpha.shoal" || len(a.Sites()) != 1 {
+		t.Fatalf("site %+v, sites %v", s, a.Sites())
+	}
+	waitFor(t, "beta to learn the site's record", func() bool { _, ok := (siteDirectory{b}).Site("www.alpha.shoal"); return ok })
+
+	p := b.ProxyAddr()
+	hdr, body := curlProxyArgs(t, p, "http://www.alpha.shoal/")
+	if body != "<h1>home v1</h1>" || !strings.Contains(hdr, "Cache-Control: public, max-age=60") || !strings.Contains(hdr, "Etag:") ||
+		!strings.Contains(hdr, "Content-Type: text/html") {
+		t.Fatalf("home page: %q\n%s", body, hdr)
+	}
+	if _, body := curlProxyArgs(t, p, "http://www.alpha.shoal/style.css"); body != "h1 { color: teal }" {
+		t.Fatalf("stylesheet: %q", body)
+	}
+	if hdr, _ := curlProxyArgs(t, p, "http://www.alpha.shoal/docs"); !strings.HasPrefix(hdr, "HTTP/1.1 301") || !strings.Contains(hdr, "Location: /docs/") {
+		t.Fatalf("folder without slash:\n%s", hdr)
+	}
+	if _, body := curlProxyArgs(t, p, "http://www.alpha.shoal/docs/"); body != "<h1>docs</h1>" {
+		t.Fatalf("docs: %q", body)
+	}
+	if hdr, body := curlProxyArgs(t, p, "http://www.alpha.shoal/nothing-here"); !strings.HasPrefix(hdr, "HTTP/1.1 404") || body != "<h1>lost</h1>" {
+		t.Fatalf("missing page: %q\n%s", body, hdr)
+	}
+	if hdr, _ := curlProxyArgs(t, p, "--path-as-is", "http://www.alpha.shoal/docs/../../etc/passwd"); !strings.HasPrefix(hdr, "HTTP/1.1 400") {
+		t.Fatalf("path with ..:\n%s", hdr)
+	}
+	if hdr, body := curlProxyArgs(t, p, "http://nosite.alpha.shoal/"); !strings.HasPrefix(hdr, "HTTP/1.1 404") || !strings.Contains(body, "no site called nosite.alpha.shoal") {
+		t.Fatalf("unknown site: %q", body)
+	}
+	if hdr, _ := curlProxyArgs(t, p, "http://www.alpha.shoal/"); !strings.Contains(hdr, "beta.shoal; hit") {
+		t.Fatalf("second fetch of the home page not a hit:\n%s", hdr)
+	}
+
+	write("index.html", "<h1>home v2</h1>")
+	s2, err := a.PublishSite(context.Background(), site, "www")
+	if err != nil || s2.InfoHash == s.InfoHash || len(a.Sites()) != 1 {
+		t.Fatalf("re-publish: %+v %v, sites %v", s2, err, a.Sites())
+	}
+	waitFor(t, "beta to learn the new version", func() bool { ih, _ := (siteDirectory{b}).Site("www.alpha.shoal"); return ih == s2.InfoHash })
+	// Within max-age a cache may serve v1; a client that asks for a fresh
+	// copy gets v2 at once.
+	if _, body := curlProxyArgs(t, p, "-H", "Cache-Control: no-cache", "http://www.alpha.shoal/"); body != "<h1>home v2</h1>" {
+		t.Fatalf("after re-publish: %q", body)
+	}
+	if err := a.RemoveSite("www"); err != nil || len(a.Sites()) != 0 {
+		t.Fatalf("remove: %v %v", err, a.Sites())
+	}
+}
