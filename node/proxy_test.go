@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -166,5 +168,40 @@ func TestSiteThroughAnotherMembersProxy(t *testing.T) {
 	}
 	if err := a.RemoveSite("www"); err != nil || len(a.Sites()) != 0 {
 		t.Fatalf("remove: %v %v", err, a.Sites())
+	}
+}
+
+// TestSiteInChromiumThroughTheProxy: headless Chromium with --proxy-server
+// set to beta's proxy loads alpha's site: the page, its stylesheet and its
+// image, all through beta's cache.
+func TestSiteInChromiumThroughTheProxy(t *testing.T) {
+	a := startMember(t, "alpha", "127.0.0.2")
+	b := startMember(t, "beta", "127.0.0.3", a.CDN().PeerAddr())
+	waitFor(t, "the two nodes to see each other", func() bool { return aliveMembers(a) == 2 && aliveMembers(b) == 2 })
+	site := t.TempDir()
+	img := image.NewRGBA(image.Rect(0, 0, 7, 5))
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(site, "index.html"), []byte(`<!doctype html><html><head><title>alpha's site</title>
+<link rel="stylesheet" href="style.css"></head><body><h1>Hello</h1><img src="dot.png"></body></html>`), 0o600)
+	os.WriteFile(filepath.Join(site, "style.css"), []byte("h1 { color: rgb(0, 128, 128) }"), 0o600)
+	os.WriteFile(filepath.Join(site, "dot.png"), buf.Bytes(), 0o600)
+	if _, err := a.PublishSite(context.Background(), site, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "beta to learn the site's record", func() bool { _, ok := (siteDirectory{b}).Site("www.alpha.shoal"); return ok })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	br := startChromium(ctx, t, "--proxy-server=http://"+b.ProxyAddr())
+	p := br.newPage(ctx, t)
+	p.navigate("http://www.alpha.shoal/")
+	p.waitFor("the page, its stylesheet and its image", `document.title === "alpha's site" &&
+		getComputedStyle(document.querySelector('h1')).color === 'rgb(0, 128, 128)' &&
+		document.images[0].complete && document.images[0].naturalWidth === 7`)
+	if st := b.Proxy().Stats(); st.Requests < 3 || st.Entries < 3 {
+		t.Fatalf("beta's proxy stats after the page: %+v", st)
 	}
 }
