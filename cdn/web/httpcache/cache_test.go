@@ -553,3 +553,28 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+// TestConcurrentHitsAfterReopen: hits on a reopened entry load its small
+// body into memory once while others read it (run with -race).
+func TestConcurrentHitsAfterReopen(t *testing.T) {
+	h := newHarness(t, 1<<20)
+	h.serve(body("small body", "Cache-Control: max-age=1000"))
+	h.get("/small")
+	h.cache.Close()
+	h.front.Close()
+	h.open(1 << 20)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a := h.get("/small"); !hit(a) || a.body != "small body" {
+				t.Errorf("hit after reopen: %q %q", a.header.Get("Cache-Status"), a.body)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := h.count("GET", "/small"); n != 1 {
+		t.Fatalf("origin asked %d times", n)
+	}
+}

@@ -163,7 +163,7 @@ var notModifiedHeaders = []string{"Cache-Control", "Content-Location", "Date", "
 // serveStored answers r from e. It reports false, having written nothing,
 // when e's body file is gone.
 func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, e *entry, now time.Time, status string) bool {
-	body := e.body
+	body := e.inMemory()
 	var f *os.File
 	if body == nil && r.Method != http.MethodHead && e.rec.Size > 0 {
 		var err error
@@ -235,17 +235,17 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, e *entry, no
 
 // keepInMemory reads a small body once, so later hits skip the file.
 func (c *Cache) keepInMemory(e *entry, f *os.File) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.mem+e.rec.Size > memTotal || c.entries[e.key] != e || e.body != nil {
-		return
-	}
 	b, err := io.ReadAll(io.LimitReader(f, e.rec.Size+1))
 	f.Seek(0, io.SeekStart)
 	if err != nil || int64(len(b)) != e.rec.Size {
 		return
 	}
-	e.body = b
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mem+e.rec.Size > memTotal || c.entries[e.key] != e || e.inMemory() != nil {
+		return
+	}
+	e.body.Store(&b)
 	c.mem += int64(len(b))
 }
 
@@ -495,7 +495,7 @@ func (c *Cache) freshen(e *entry, h http.Header, reqTime, respTime time.Time) *e
 	rec.RequestTime, rec.ResponseTime = reqTime, respTime
 	rec.LastUsed = respTime
 	n := newEntry(e.key, rec)
-	n.body = e.body
+	n.body.Store(e.body.Load())
 	if err := c.opts.DB.Update(func(tx *storage.Tx) error { return index.Put(tx, n.key, n.rec) }); err != nil {
 		c.opts.Log.Warn("httpcache: freshen", "url", e.rec.URL, "err", err)
 	}

@@ -87,7 +87,7 @@ func (c *Cache) commit(p *pending, n, want int64, readErr error) bool {
 	c.mu.Lock()
 	old := c.entries[p.key]
 	if int64(len(p.mem)) == p.n && c.mem+p.n <= memTotal {
-		e.body = p.mem
+		e.body.Store(&p.mem)
 	}
 	c.insertLocked(e)
 	c.mu.Unlock()
