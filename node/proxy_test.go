@@ -205,3 +205,26 @@ func TestSiteInChromiumThroughTheProxy(t *testing.T) {
 		t.Fatalf("beta's proxy stats after the page: %+v", st)
 	}
 }
+
+func TestProxySettingsAreChecked(t *testing.T) {
+	for name, edit := range map[string]func(*Config){
+		"proxy.allowed":       func(c *Config) { c.Proxy.Allowed = []string{"everyone"} },
+		"proxy.connect_ports": func(c *Config) { c.Proxy.ConnectPorts = []int{0} },
+		"proxy.cache_mib":     func(c *Config) { c.Proxy.CacheMiB = 0 },
+		"ports.proxy":         func(c *Config) { c.Ports.Proxy = 70000 },
+	} {
+		c := DefaultConfig()
+		edit(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), ConfigFile)
+	if err := SaveConfig(path, DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := LoadConfig(path)
+	if err != nil || c.Ports.Proxy != 7488 || len(c.Proxy.Allowed) != 2 || c.Proxy.ConnectPorts[0] != 443 || c.Proxy.CacheMiB != 1024 {
+		t.Fatalf("defaults through shoal.toml: %+v %+v %v", c.Ports, c.Proxy, err)
+	}
+}
