@@ -410,6 +410,43 @@ func TestRFC9111(t *testing.T) {
 				t.Fatal("a truncated chunked body was stored")
 			}
 		}},
+		{"stale stands in for an origin that is gone, unless forbidden", func(t *testing.T, h *harness) {
+			var down atomic.Bool
+			h.serve(func(w http.ResponseWriter, r *http.Request) {
+				if down.Load() {
+					if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+						conn.Close()
+					}
+					return
+				}
+				if r.URL.Path == "/mr" {
+					w.Header().Set("Cache-Control", "max-age=1, must-revalidate")
+				} else {
+					w.Header().Set("Cache-Control", "max-age=1, stale-if-error=60")
+				}
+				w.Header().Set("ETag", `"x"`)
+				io.WriteString(w, "kept")
+			})
+			h.get("/gone")
+			h.get("/mr")
+			h.clock.advance(10 * time.Second)
+			down.Store(true)
+			if a := h.get("/gone"); a.status != 200 || a.body != "kept" || !strings.Contains(a.header.Get("Cache-Status"), "origin-unreachable") {
+				t.Fatalf("origin gone: %d %q %q", a.status, a.body, a.header.Get("Cache-Status"))
+			}
+			if a := h.get("/mr"); a.status != http.StatusBadGateway {
+				t.Fatalf("must-revalidate with the origin gone: %d %q", a.status, a.body)
+			}
+			down.Store(false)
+			h.serve(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+			if a := h.get("/gone"); a.status != 200 || a.body != "kept" || !strings.Contains(a.header.Get("Cache-Status"), "fwd-status=503") {
+				t.Fatalf("503 within stale-if-error: %d %q", a.status, a.header.Get("Cache-Status"))
+			}
+			h.clock.advance(2 * time.Minute)
+			if a := h.get("/gone"); a.status != http.StatusServiceUnavailable {
+				t.Fatalf("503 past stale-if-error: %d", a.status)
+			}
+		}},
 		{"HEAD from a stored GET", func(t *testing.T, h *harness) {
 			h.serve(body("12345", "Cache-Control: max-age=100"))
 			h.get("/head")

@@ -278,6 +278,12 @@ func (c *Cache) roundTrip(w http.ResponseWriter, out *http.Request) (*http.Respo
 	if err == nil {
 		return resp, true
 	}
+	c.originFailed(w, out, err)
+	return nil, false
+}
+
+// originFailed answers 504 for an origin that timed out, 502 otherwise.
+func (c *Cache) originFailed(w http.ResponseWriter, out *http.Request, err error) {
 	h := w.Header()
 	c.addVia(h, out.Proto)
 	code := http.StatusBadGateway
@@ -288,7 +294,20 @@ func (c *Cache) roundTrip(w http.ResponseWriter, out *http.Request) (*http.Respo
 	if out.Context().Err() == nil {
 		http.Error(w, fmt.Sprintf("httpcache: %s: %v", out.URL.Host, err), code)
 	}
-	return nil, false
+}
+
+// staleOnError tells whether e may stand in for an origin that failed (RFC
+// 9111 4.2.4, RFC 5861 stale-if-error): after a network error when nothing
+// forbids stale answers; after a 5xx only within stale-if-error.
+func staleOnError(e *entry, now time.Time, status int) bool {
+	if e == nil || e.cc.has("no-cache") || e.mustRevalidate() {
+		return false
+	}
+	if status == 0 {
+		return true
+	}
+	d, ok := e.cc.duration("stale-if-error")
+	return ok && status >= 500 && e.age(now)-e.lifetime <= d
 }
 
 // relay writes an origin response to the client and returns the body bytes
@@ -388,13 +407,24 @@ func (c *Cache) fetch(w http.ResponseWriter, r *http.Request, key string, stale 
 		}
 	}
 	reqTime := c.opts.Now()
-	resp, ok := c.roundTrip(w, out)
-	if !ok {
+	resp, err := c.opts.Upstream.RoundTrip(out)
+	if err != nil {
+		if r.Context().Err() == nil && staleOnError(stale, reqTime, 0) && c.serveStored(w, r, stale, reqTime, "fwd=stale; detail=origin-unreachable") {
+			c.stats.hits.Add(1)
+			stored = true
+			return
+		}
 		c.stats.misses.Add(1)
+		c.originFailed(w, out, err)
 		return
 	}
 	defer resp.Body.Close()
 	respTime := c.opts.Now()
+	if staleOnError(stale, respTime, resp.StatusCode) && c.serveStored(w, r, stale, respTime, "fwd=stale; fwd-status="+strconv.Itoa(resp.StatusCode)) {
+		c.stats.hits.Add(1)
+		stored = true
+		return
+	}
 	if conditional && resp.StatusCode == http.StatusNotModified {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		e := c.freshen(stale, resp.Header, reqTime, respTime)
