@@ -21,7 +21,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 start_shoal() {
 	local dir=$1 t0 pid
 	t0=$(date +%s%N)
-	"$bin" node --data "$dir" --ui 127.0.0.1:0 --peer-port 0 --bittorrent-port 0 --dns-port 0 --smtp-port 0 --submission-port 0 --imap-port 0 --pop3-port 0 >/dev/null 2>&1 &
+	"$bin" node --data "$dir" --ui 127.0.0.1:0 --peer-port 0 --bittorrent-port 0 --dns-port 0 --smtp-port 0 --submission-port 0 --imap-port 0 --pop3-port 0 --proxy-port 0 >/dev/null 2>&1 &
 	pid=$!
 	until [ -s "$dir/ui-address" ] && [ -s "$dir/api-token" ] &&
 		curl -sf -o /dev/null -H "Authorization: Bearer $(cat "$dir/api-token")" "http://$(cat "$dir/ui-address")/api/v1/status"; do :; done

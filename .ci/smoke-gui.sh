@@ -21,7 +21,7 @@ xpid=$!
 for _ in $(seq 100); do xdpyinfo -display "$disp" >/dev/null 2>&1 && break; sleep 0.1; done
 xdpyinfo -display "$disp" >/dev/null 2>&1 || fail "Xvfb did not start"
 
-DISPLAY="$disp" "$bin" --data "$tmp/data" --ui 127.0.0.1:0 --peer-port 0 --bittorrent-port 0 --dns-port 0 --smtp-port 0 --submission-port 0 --imap-port 0 --pop3-port 0 >"$tmp/out" 2>&1 &
+DISPLAY="$disp" "$bin" --data "$tmp/data" --ui 127.0.0.1:0 --peer-port 0 --bittorrent-port 0 --dns-port 0 --smtp-port 0 --submission-port 0 --imap-port 0 --pop3-port 0 --proxy-port 0 >"$tmp/out" 2>&1 &
 spid=$!
 
 for _ in $(seq 300); do

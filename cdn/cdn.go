@@ -94,6 +94,8 @@ type CDN struct {
 	// which start before those two exist.
 	table atomic.Pointer[membership.Table]
 	cat   atomic.Pointer[catalog.Catalog]
+	// sites serves the peer API's requests for a site's Host (SetSites).
+	sites atomic.Pointer[siteHosts]
 
 	cfg      Config
 	addrs    atomic.Pointer[[]netip.Addr] // advertised: where other nodes reach this one
@@ -227,7 +229,7 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	c.Catalog.Routes(mux)
 	c.Tracker.Routes(mux)
 	mux.Handle(engine.GatewayPrefix, c.Engine.Gateway())
-	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+	c.srv = &http.Server{Handler: c.byHost(mux), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return c.ctx }}
 	c.goRun(func() { c.srv.Serve(c.peerLn) })
 	c.goRun(func() { c.Members.Run(c.ctx) })
@@ -236,6 +238,36 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		c.goRun(func() { c.followAddrs(c.ctx) })
 	}
 	return c, nil
+}
+
+// siteHosts is a handler for the hosts under a zone.
+type siteHosts struct {
+	zone string
+	h    http.Handler
+}
+
+// SetSites has h answer the peer API's requests whose Host is a site,
+// LABEL.NAME.ZONE (at least two labels under zone); the rest, NAME.ZONE
+// and addresses, keep the peer API.
+func (c *CDN) SetSites(zone string, h http.Handler) {
+	c.sites.Store(&siteHosts{zone: "." + strings.ToLower(strings.Trim(zone, ".")), h: h})
+}
+
+func (c *CDN) byHost(peer http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s := c.sites.Load(); s != nil {
+			host := r.Host
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			host = strings.TrimSuffix(strings.ToLower(host), ".")
+			if rest, ok := strings.CutSuffix(host, s.zone); ok && strings.Contains(rest, ".") {
+				s.h.ServeHTTP(w, r)
+				return
+			}
+		}
+		peer.ServeHTTP(w, r)
+	})
 }
 
 func (c *CDN) goRun(fn func()) {

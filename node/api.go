@@ -102,6 +102,7 @@ func (a *controlAPI) handler() http.Handler {
 	a.dnsRoutes(api)
 	a.mailRoutes(api)
 	a.proxyRoutes(api)
+	a.siteRoutes(api)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})

@@ -165,6 +165,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.startProxy(ctx); err != nil {
 		return nil, err
 	}
+	n.startSites()
 	if err := n.startAPI(); err != nil {
 		return nil, err
 	}

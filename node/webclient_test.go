@@ -253,7 +253,9 @@ type cdpMessage struct {
 	} `json:"error,omitempty"`
 }
 
-func startChromium(ctx context.Context, t *testing.T) *browser {
+// startChromium starts headless Chromium; extra are more flags (such as
+// --proxy-server).
+func startChromium(ctx context.Context, t *testing.T, extra ...string) *browser {
 	t.Helper()
 	cmdR, cmdW, err := os.Pipe()
 	if err != nil {
@@ -265,10 +267,11 @@ func startChromium(ctx context.Context, t *testing.T) *browser {
 	}
 	b := &browser{t: t, in: cmdW, stderr: &bytes.Buffer{}, shots: os.Getenv("SHOAL_SCREENSHOTS"),
 		waiting: map[int64]chan cdpMessage{}, done: make(chan struct{})}
-	b.cmd = exec.Command(chromiumPath,
+	args := append([]string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(), "--remote-debugging-pipe", "--hide-scrollbars", "about:blank")
+		"--user-data-dir=" + t.TempDir(), "--remote-debugging-pipe", "--hide-scrollbars"}, extra...)
+	b.cmd = exec.Command(chromiumPath, append(args, "about:blank")...)
 	b.cmd.ExtraFiles = []*os.File{cmdR, outW} // fds 3 and 4 in the browser
 	b.cmd.Stderr = b.stderr
 	b.cmd.WaitDelay = time.Second

@@ -61,6 +61,7 @@ type program struct {
 	DNS     dnsCmd     `cmd:"" name:"dns" help:"Look up names; list, add and remove your own records."`
 	Mail    mailCmd    `cmd:"" help:"Send and read mail; the queue; the node's mail users."`
 	Proxy   proxyCmd   `cmd:"" help:"The caching HTTP proxy: statistics, purge."`
+	Site    siteCmd    `cmd:"" help:"Publish folders as the group's web sites; list, remove."`
 	Backup  backupCmd  `cmd:"" help:"Write a consistent copy of the node's database to <file>."`
 	Version versionCmd `cmd:"" help:"Print Shoal's version."`
 	Help    helpCmd    `cmd:"" help:"Show help for the program or for one command."`

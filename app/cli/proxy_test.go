@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,5 +53,38 @@ func TestCLIProxyStatsAndPurge(t *testing.T) {
 	}
 	if code, out, _ = shoal(t, "proxy", "purge", "--all", "--data", dir); code != 0 || out != "purged 0 stored responses\n" {
 		t.Errorf("purge --all: %d %q", code, out)
+	}
+}
+
+func TestCLISitePublishLsRm(t *testing.T) {
+	dir := t.TempDir()
+	startCLINode(t, dir, "--name", "webby")
+	site := t.TempDir()
+	os.WriteFile(filepath.Join(site, "index.html"), []byte("<h1>webby</h1>"), 0o600)
+
+	if code, _, errOut := shoal(t, "site", "publish", filepath.Join(site, "index.html"), "--data", dir); code != 2 || !strings.Contains(errOut, "not a folder") {
+		t.Fatalf("publish of a file: %d %q", code, errOut)
+	}
+	code, out, errOut := shoal(t, "site", "publish", site, "--name", "blog", "--data", dir)
+	if code != 0 || !strings.Contains(out, "http://blog.webby.shoal/") {
+		t.Fatalf("publish: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ = shoal(t, "site", "ls", "--data", dir); code != 0 || !strings.HasPrefix(out, "blog  http://blog.webby.shoal/") {
+		t.Fatalf("ls: %d %q", code, out)
+	}
+	_, out, _ = shoal(t, "proxy", "stats", "--json", "--data", dir)
+	var st node.ProxyStats
+	json.Unmarshal([]byte(out), &st)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	body, err := exec.CommandContext(ctx, "curl", "-s", "--max-time", "10", "-x", "http://"+st.Address, "http://blog.webby.shoal/").Output()
+	if err != nil || string(body) != "<h1>webby</h1>" {
+		t.Fatalf("curl the site through the node's proxy: %v %q", err, body)
+	}
+	if code, _, errOut = shoal(t, "site", "rm", "blog", "--data", dir); code != 0 {
+		t.Fatalf("rm: %d %q", code, errOut)
+	}
+	if code, _, errOut = shoal(t, "site", "rm", "blog", "--data", dir); code != 1 || !strings.Contains(errOut, "no site called") {
+		t.Fatalf("rm again: %d %q", code, errOut)
 	}
 }

@@ -203,9 +203,7 @@ func (c *Cache) insertLocked(e *entry) {
 	u := primaryOf(e.key)
 	c.byURL[u] = append(c.byURL[u], e)
 	c.size += e.rec.Size
-	if e.body != nil {
-		c.mem += int64(len(e.body))
-	}
+	c.mem += int64(len(e.inMemory()))
 }
 
 // removeLocked drops e from memory; the caller deletes its file and record.
@@ -228,9 +226,7 @@ func (c *Cache) removeLocked(e *entry) {
 		c.byURL[u] = vs
 	}
 	c.size -= e.rec.Size
-	if e.body != nil {
-		c.mem -= int64(len(e.body))
-	}
+	c.mem -= int64(len(e.inMemory()))
 }
 
 // drop removes entries from memory, the index and the folder.

@@ -344,6 +344,109 @@ func TestRFC9111(t *testing.T) {
 				t.Fatalf("request no-cache: %q", a.header.Get("Cache-Status"))
 			}
 		}},
+		{"an invalid Age makes the response stale", func(t *testing.T, h *harness) {
+			for _, age := range []string{"abc", "-10", "10.0", "0, 0"} {
+				h.serve(body("a", "Cache-Control: max-age=3600", "Age: "+age))
+				path := "/age" + fmt.Sprint(len(age))
+				h.get(path)
+				if hit(h.get(path)) {
+					t.Errorf("Age %q served fresh", age)
+				}
+			}
+		}},
+		{"directives with spaces around = are not max-age", func(t *testing.T, h *harness) {
+			h.serve(body("sp", "Cache-Control: max-age= 3600"))
+			h.get("/sp")
+			if hit(h.get("/sp")) {
+				t.Fatal(`"max-age= 3600" read as max-age`)
+			}
+		}},
+		{"must-understand with an unknown status is not stored", func(t *testing.T, h *harness) {
+			h.serve(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=3600, must-understand, no-store")
+				w.WriteHeader(599)
+			})
+			h.get("/mu")
+			if hit(h.get("/mu")) {
+				t.Fatal("a 599 with must-understand was stored")
+			}
+			h.serve(body("ok", "Cache-Control: max-age=3600, must-understand, no-store"))
+			h.get("/mu200")
+			if !hit(h.get("/mu200")) {
+				t.Fatal("a 200 with must-understand and no-store was not stored")
+			}
+		}},
+		{"a 304 keeps the stored ETag and adds no Content-Type", func(t *testing.T, h *harness) {
+			h.serve(func(w http.ResponseWriter, r *http.Request) {
+				w.Header()["Content-Type"] = nil
+				w.Header().Set("Cache-Control", "max-age=1")
+				if r.Header.Get("If-None-Match") != "" {
+					w.Header().Set("ETag", `"other"`)
+					w.WriteHeader(http.StatusNotModified)
+					return
+				}
+				w.Header().Set("ETag", `"stored"`)
+				io.WriteString(w, "<html>")
+			})
+			h.get("/etag")
+			h.clock.advance(5 * time.Second)
+			a := h.get("/etag")
+			if a.header.Get("ETag") != `"stored"` || a.header.Get("Content-Type") != "" {
+				t.Fatalf("ETag %q Content-Type %q", a.header.Get("ETag"), a.header.Get("Content-Type"))
+			}
+		}},
+		{"a body cut short is not stored", func(t *testing.T, h *harness) {
+			h.serve(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=3600")
+				io.WriteString(w, "partial")
+				w.(http.Flusher).Flush() // chunked, then the connection drops
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err == nil {
+					conn.Close()
+				}
+			})
+			h.get("/cut")
+			if hit(h.get("/cut")) || h.cache.Stats().Entries != 0 {
+				t.Fatal("a truncated chunked body was stored")
+			}
+		}},
+		{"stale stands in for an origin that is gone, unless forbidden", func(t *testing.T, h *harness) {
+			var down atomic.Bool
+			h.serve(func(w http.ResponseWriter, r *http.Request) {
+				if down.Load() {
+					if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+						conn.Close()
+					}
+					return
+				}
+				if r.URL.Path == "/mr" {
+					w.Header().Set("Cache-Control", "max-age=1, must-revalidate")
+				} else {
+					w.Header().Set("Cache-Control", "max-age=1, stale-if-error=60")
+				}
+				w.Header().Set("ETag", `"x"`)
+				io.WriteString(w, "kept")
+			})
+			h.get("/gone")
+			h.get("/mr")
+			h.clock.advance(10 * time.Second)
+			down.Store(true)
+			if a := h.get("/gone"); a.status != 200 || a.body != "kept" || !strings.Contains(a.header.Get("Cache-Status"), "origin-unreachable") {
+				t.Fatalf("origin gone: %d %q %q", a.status, a.body, a.header.Get("Cache-Status"))
+			}
+			if a := h.get("/mr"); a.status != http.StatusBadGateway {
+				t.Fatalf("must-revalidate with the origin gone: %d %q", a.status, a.body)
+			}
+			down.Store(false)
+			h.serve(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+			if a := h.get("/gone"); a.status != 200 || a.body != "kept" || !strings.Contains(a.header.Get("Cache-Status"), "fwd-status=503") {
+				t.Fatalf("503 within stale-if-error: %d %q", a.status, a.header.Get("Cache-Status"))
+			}
+			h.clock.advance(2 * time.Minute)
+			if a := h.get("/gone"); a.status != http.StatusServiceUnavailable {
+				t.Fatalf("503 past stale-if-error: %d", a.status)
+			}
+		}},
 		{"HEAD from a stored GET", func(t *testing.T, h *harness) {
 			h.serve(body("12345", "Cache-Control: max-age=100"))
 			h.get("/head")
@@ -486,4 +589,29 @@ func mustURL(s string) *url.URL {
 		panic(fmt.Sprint(err))
 	}
 	return u
+}
+
+// TestConcurrentHitsAfterReopen: hits on a reopened entry load its small
+// body into memory once while others read it (run with -race).
+func TestConcurrentHitsAfterReopen(t *testing.T) {
+	h := newHarness(t, 1<<20)
+	h.serve(body("small body", "Cache-Control: max-age=1000"))
+	h.get("/small")
+	h.cache.Close()
+	h.front.Close()
+	h.open(1 << 20)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a := h.get("/small"); !hit(a) || a.body != "small body" {
+				t.Errorf("hit after reopen: %q %q", a.header.Get("Cache-Status"), a.body)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := h.count("GET", "/small"); n != 1 {
+		t.Fatalf("origin asked %d times", n)
+	}
 }

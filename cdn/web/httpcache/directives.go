@@ -24,9 +24,10 @@ func parseDirectives(h http.Header) directives {
 			if part == "" {
 				continue
 			}
+			// No spaces around "=" (RFC 9111 5.2): "max-age =60" is another
+			// directive and "max-age= 60" an invalid value.
 			name, value, _ := strings.Cut(part, "=")
-			name = strings.ToLower(strings.TrimSpace(name))
-			value = strings.TrimSpace(value)
+			name = strings.ToLower(name)
 			if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
 				value = value[1 : len(value)-1]
 			}

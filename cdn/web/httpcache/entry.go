@@ -33,8 +33,10 @@ type entry struct {
 	// it was guessed from Last-Modified.
 	lifetime  time.Duration
 	heuristic bool
-	body      []byte       // kept in memory for small bodies; nil otherwise
-	lastUsed  atomic.Int64 // unix nanoseconds, updated on every hit
+	// body is kept in memory for small bodies; nil otherwise. Hits read
+	// it without the cache's lock.
+	body     atomic.Pointer[[]byte]
+	lastUsed atomic.Int64 // unix nanoseconds, updated on every hit
 }
 
 // heuristicStatus are the status codes cacheable by default (RFC 9110 15.1).
@@ -49,6 +51,14 @@ func newEntry(key string, rec record) *entry {
 	e.lastUsed.Store(rec.LastUsed.UnixNano())
 	e.refresh()
 	return e
+}
+
+// inMemory is the body kept in memory, or nil.
+func (e *entry) inMemory() []byte {
+	if b := e.body.Load(); b != nil {
+		return *b
+	}
+	return nil
 }
 
 // refresh works out the derived fields after rec.Header changed.
@@ -92,7 +102,13 @@ func freshnessLifetime(h http.Header, cc directives, status int) (time.Duration,
 // age is the current age of the stored response at now (RFC 9111 4.2.3).
 func (e *entry) age(now time.Time) time.Duration {
 	var ageValue time.Duration
-	if s, ok := seconds(strings.TrimSpace(e.rec.Header.Get("Age"))); ok {
+	if vs, ok := e.rec.Header["Age"]; ok {
+		s, valid := seconds(strings.TrimSpace(vs[0]))
+		if len(vs) != 1 || !valid {
+			// An Age that is not one delta-seconds value: take the response
+			// as stale rather than guess.
+			return 1 << 62
+		}
 		ageValue = time.Duration(s) * time.Second
 	}
 	apparent := time.Duration(0)

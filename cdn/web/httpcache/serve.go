@@ -163,7 +163,7 @@ var notModifiedHeaders = []string{"Cache-Control", "Content-Location", "Date", "
 // serveStored answers r from e. It reports false, having written nothing,
 // when e's body file is gone.
 func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, e *entry, now time.Time, status string) bool {
-	body := e.body
+	body := e.inMemory()
 	var f *os.File
 	if body == nil && r.Method != http.MethodHead && e.rec.Size > 0 {
 		var err error
@@ -216,6 +216,7 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, e *entry, no
 	if !bodyless {
 		h["Content-Length"] = []string{strconv.FormatInt(e.rec.Size, 10)}
 	}
+	noSniff(h)
 	w.WriteHeader(e.rec.Status)
 	if r.Method == http.MethodHead || bodyless {
 		return true
@@ -234,17 +235,17 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, e *entry, no
 
 // keepInMemory reads a small body once, so later hits skip the file.
 func (c *Cache) keepInMemory(e *entry, f *os.File) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.mem+e.rec.Size > memTotal || c.entries[e.key] != e || e.body != nil {
-		return
-	}
 	b, err := io.ReadAll(io.LimitReader(f, e.rec.Size+1))
 	f.Seek(0, io.SeekStart)
 	if err != nil || int64(len(b)) != e.rec.Size {
 		return
 	}
-	e.body = b
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mem+e.rec.Size > memTotal || c.entries[e.key] != e || e.inMemory() != nil {
+		return
+	}
+	e.body.Store(&b)
 	c.mem += int64(len(b))
 }
 
@@ -277,6 +278,12 @@ func (c *Cache) roundTrip(w http.ResponseWriter, out *http.Request) (*http.Respo
 	if err == nil {
 		return resp, true
 	}
+	c.originFailed(w, out, err)
+	return nil, false
+}
+
+// originFailed answers 504 for an origin that timed out, 502 otherwise.
+func (c *Cache) originFailed(w http.ResponseWriter, out *http.Request, err error) {
 	h := w.Header()
 	c.addVia(h, out.Proto)
 	code := http.StatusBadGateway
@@ -287,11 +294,25 @@ func (c *Cache) roundTrip(w http.ResponseWriter, out *http.Request) (*http.Respo
 	if out.Context().Err() == nil {
 		http.Error(w, fmt.Sprintf("httpcache: %s: %v", out.URL.Host, err), code)
 	}
-	return nil, false
 }
 
-// relay writes an origin response to the client and returns the body bytes.
-func (c *Cache) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, status string, body io.Writer) int64 {
+// staleOnError tells whether e may stand in for an origin that failed (RFC
+// 9111 4.2.4, RFC 5861 stale-if-error): after a network error when nothing
+// forbids stale answers; after a 5xx only within stale-if-error.
+func staleOnError(e *entry, now time.Time, status int) bool {
+	if e == nil || e.cc.has("no-cache") || e.mustRevalidate() {
+		return false
+	}
+	if status == 0 {
+		return true
+	}
+	d, ok := e.cc.duration("stale-if-error")
+	return ok && status >= 500 && e.age(now)-e.lifetime <= d
+}
+
+// relay writes an origin response to the client and returns the body bytes
+// and the error that cut the origin's body short, if any.
+func (c *Cache) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, status string, body io.Writer) (int64, error) {
 	h := w.Header()
 	RemoveHopByHop(resp.Header)
 	for k, v := range resp.Header {
@@ -299,14 +320,15 @@ func (c *Cache) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 	}
 	c.addVia(h, resp.Proto)
 	c.cacheStatus(h, status)
+	noSniff(h)
 	w.WriteHeader(resp.StatusCode)
 	dst := io.Writer(w)
 	if body != nil {
 		dst = &teeToStore{client: w, store: body}
 	}
-	n, _ := io.Copy(dst, resp.Body)
+	n, err := io.Copy(dst, resp.Body)
 	c.stats.bytesServed.Add(n)
-	return n
+	return n, err
 }
 
 // teeToStore writes to the client and the store; a client that goes away
@@ -385,13 +407,24 @@ func (c *Cache) fetch(w http.ResponseWriter, r *http.Request, key string, stale 
 		}
 	}
 	reqTime := c.opts.Now()
-	resp, ok := c.roundTrip(w, out)
-	if !ok {
+	resp, err := c.opts.Upstream.RoundTrip(out)
+	if err != nil {
+		if r.Context().Err() == nil && staleOnError(stale, reqTime, 0) && c.serveStored(w, r, stale, reqTime, "fwd=stale; detail=origin-unreachable") {
+			c.stats.hits.Add(1)
+			stored = true
+			return
+		}
 		c.stats.misses.Add(1)
+		c.originFailed(w, out, err)
 		return
 	}
 	defer resp.Body.Close()
 	respTime := c.opts.Now()
+	if staleOnError(stale, respTime, resp.StatusCode) && c.serveStored(w, r, stale, respTime, "fwd=stale; fwd-status="+strconv.Itoa(resp.StatusCode)) {
+		c.stats.hits.Add(1)
+		stored = true
+		return
+	}
 	if conditional && resp.StatusCode == http.StatusNotModified {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		e := c.freshen(stale, resp.Header, reqTime, respTime)
@@ -422,8 +455,8 @@ func (c *Cache) fetch(w http.ResponseWriter, r *http.Request, key string, stale 
 		c.relay(w, r, resp, fwd, nil)
 		return
 	}
-	n := c.relay(w, r, resp, fwd+"; stored", p)
-	stored = c.commit(p, n, resp.ContentLength)
+	n, err := c.relay(w, r, resp, fwd+"; stored", p)
+	stored = c.commit(p, n, resp.ContentLength, err)
 }
 
 // storable tells whether a shared cache may store resp (RFC 9111 3, 3.5).
@@ -433,6 +466,14 @@ func (c *Cache) storable(r *http.Request, resp *http.Response) bool {
 		return false
 	}
 	cc := parseDirectives(resp.Header)
+	if cc.has("must-understand") {
+		// Stored only for a status whose caching rules the cache knows,
+		// then regardless of no-store (RFC 9111 5.2.2.3).
+		if !understood[resp.StatusCode] {
+			return false
+		}
+		delete(cc, "no-store")
+	}
 	if cc.has("no-store") || cc.has("private") || parseDirectives(r.Header).has("no-store") {
 		return false
 	}
@@ -459,6 +500,10 @@ func (c *Cache) storable(r *http.Request, resp *http.Response) bool {
 	return lifetime > 0 || resp.Header.Get("ETag") != "" || resp.Header.Get("Last-Modified") != ""
 }
 
+// understood are the status codes whose caching rules the cache implements.
+var understood = map[int]bool{200: true, 203: true, 204: true, 300: true, 301: true, 302: true, 303: true,
+	307: true, 308: true, 404: true, 405: true, 410: true, 414: true, 501: true}
+
 // freshen applies a 304's fields to a stored response (RFC 9111 4.3.4).
 func (c *Cache) freshen(e *entry, h http.Header, reqTime, respTime time.Time) *entry {
 	rec := e.rec
@@ -466,7 +511,7 @@ func (c *Cache) freshen(e *entry, h http.Header, reqTime, respTime time.Time) *e
 	RemoveHopByHop(h)
 	for k, v := range h {
 		switch k {
-		case "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Via", "Cache-Status":
+		case "Content-Length", "Content-Encoding", "Content-Range", "Content-Md5", "Etag", "Transfer-Encoding", "Via", "Cache-Status":
 			continue
 		}
 		rec.Header[k] = v
@@ -480,7 +525,7 @@ func (c *Cache) freshen(e *entry, h http.Header, reqTime, respTime time.Time) *e
 	rec.RequestTime, rec.ResponseTime = reqTime, respTime
 	rec.LastUsed = respTime
 	n := newEntry(e.key, rec)
-	n.body = e.body
+	n.body.Store(e.body.Load())
 	if err := c.opts.DB.Update(func(tx *storage.Tx) error { return index.Put(tx, n.key, n.rec) }); err != nil {
 		c.opts.Log.Warn("httpcache: freshen", "url", e.rec.URL, "err", err)
 	}
@@ -491,4 +536,11 @@ func (c *Cache) freshen(e *entry, h http.Header, reqTime, respTime time.Time) *e
 	}
 	c.mu.Unlock()
 	return n
+}
+
+// noSniff keeps net/http from adding a Content-Type the origin did not send.
+func noSniff(h http.Header) {
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil
+	}
 }

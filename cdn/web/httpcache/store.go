@@ -59,9 +59,10 @@ func (c *Cache) begin(url string, r *http.Request, resp *http.Response, reqTime,
 }
 
 // commit keeps the written response when it is complete: n bytes went, the
-// origin announced want (-1: unknown). It reports whether it was stored.
-func (c *Cache) commit(p *pending, n, want int64) bool {
-	ok := !p.failed && p.n == n && (want < 0 || want == n)
+// origin announced want (-1: unknown), and reading its body ended in
+// readErr (nil for a clean end). It reports whether it was stored.
+func (c *Cache) commit(p *pending, n, want int64, readErr error) bool {
+	ok := readErr == nil && !p.failed && p.n == n && (want < 0 || want == n)
 	name := p.f.Name()
 	if err := p.f.Close(); err != nil {
 		ok = false
@@ -86,7 +87,7 @@ func (c *Cache) commit(p *pending, n, want int64) bool {
 	c.mu.Lock()
 	old := c.entries[p.key]
 	if int64(len(p.mem)) == p.n && c.mem+p.n <= memTotal {
-		e.body = p.mem
+		e.body.Store(&p.mem)
 	}
 	c.insertLocked(e)
 	c.mu.Unlock()
