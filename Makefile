@@ -13,7 +13,7 @@ RUN_PKGS   := $(BUILD_PKGS) libgl1-mesa-dri
 # its TLS and SASL modules), curl and isync (mbsync): real mail clients;
 # lftp: a real FTP client.
 TEST_PKGS  := $(RUN_PKGS) xvfb xauth x11-utils imagemagick chromium curl aria2 mktorrent dnsutils \
-              ffmpeg swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl isync lftp
+              ffmpeg swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl isync lftp openssl
 
 .PHONY: all build run test vet unit smoke interop deps-build deps-run deps-test bench clean
 
@@ -46,8 +46,9 @@ run: deps-run build
 vet: deps-build
 	$(GO) vet -tags $(TAGS) ./...
 
-unit: deps-test
-	CI=$${CI:-} $(GO) test -tags $(TAGS) -race -timeout 15m ./...
+# SHOAL_BIN: the tests that run a node as a process (kill -9) use this build.
+unit: deps-test build
+	CI=$${CI:-} SHOAL_BIN=$(abspath $(BIN)) $(GO) test -tags $(TAGS) -race -timeout 15m ./...
 
 smoke: deps-test build
 	bash .ci/smoke-gui.sh $(BIN)
@@ -71,9 +72,12 @@ bench: deps-test build
 	bash naming/bench/dnsbench.sh -r 3
 	$(call ensure,vsftpd)
 	bash cdn/ftp/bench.sh $(BIN)
+	$(call ensure,squid wrk nodejs npm)
+	bash cdn/web/bench.sh
 	$(call ensure,postfix dovecot-imapd)
 	sh mail/bench/smtp.sh
 	sh mail/bench/imap.sh
+	sh mail/bench/e2e.sh $(BIN)
 	$(GO) run ./streaming/cmd/abrsim --movie ../shared/abr/movies/bbb.json --trace ../shared/abr/traces/3g --abr throughput,bolae,shoal,optimum
 	$(GO) run ./streaming/cmd/abrsim --movie ../shared/abr/movies/bbb.json --trace ../shared/abr/traces/4g --abr throughput,bolae,shoal,optimum
 
