@@ -87,6 +87,10 @@ func (n *Node) startMail(ctx context.Context) error {
 	insecure := bind.IsLoopback()
 	members := memberDomains{t: n.cdn.Members, zone: n.cfg.DNS.Zone}
 
+	deliveries, err := openMailDeliveryLog(n.db)
+	if err != nil {
+		return fmt.Errorf("node: mail: delivery records: %w", err)
+	}
 	signer, err := dkim.NewSigner(domain, n.id.PrivateKey())
 	if err != nil {
 		return fmt.Errorf("node: mail: %w", err)
@@ -99,13 +103,18 @@ func (n *Node) startMail(ctx context.Context) error {
 		IsMember:  members.has,
 		Scale:     n.cfg.Mail.RetryScale,
 		Dial:      fromBind(bind),
-		OnEvent:   func(e queue.Event) { n.bus.Publish(EventMailQueue, e) },
-		Logger:    log,
+		OnEvent: func(e queue.Event) {
+			deliveries.record(e)
+			n.bus.Publish(EventMailQueue, e)
+		},
+		Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("node: mail: %w", err)
 	}
 	m.Queue = q
+	deliveries.get = q.Get
+	n.mailDeliveries = deliveries
 	relay, err := smtpd.NewRelay(smtpd.RelayOptions{
 		Domains: []string{domain}, Mailboxes: notifying{store, n.bus}, Resolver: n.dns.Resolver,
 		IsMember: members.has, Logger: log,
@@ -160,7 +169,7 @@ func (n *Node) startMail(ctx context.Context) error {
 		lns = append(lns, ln)
 		bound[s.name] = ln.Addr().(*net.TCPAddr).Port
 	}
-	done := make(chan struct{}, len(servers)+1)
+	done := make(chan struct{}, len(servers)+2)
 	for i, s := range servers {
 		go func() {
 			if err := s.serve(ctx, lns[i]); err != nil && ctx.Err() == nil {
@@ -175,6 +184,10 @@ func (n *Node) startMail(ctx context.Context) error {
 		}
 		done <- struct{}{}
 	}()
+	go func() {
+		deliveries.serve(ctx)
+		done <- struct{}{}
+	}()
 	n.mail = m
 	n.services = append(n.services, service{"mail", func(stopCtx context.Context) error {
 		cancel()
@@ -182,7 +195,7 @@ func (n *Node) startMail(ctx context.Context) error {
 		for _, s := range servers {
 			errs = append(errs, s.close())
 		}
-		for range len(servers) + 1 {
+		for range len(servers) + 2 {
 			select {
 			case <-done:
 			case <-stopCtx.Done():
