@@ -257,9 +257,29 @@ func addressList(h gomail.Header, key string) []string {
 		return out
 	}
 	for _, a := range addrs {
-		out = append(out, a.String())
+		out = append(out, formatAddress(a.Name, a.Address))
 	}
 	return out
+}
+
+// formatAddress writes an address as people read it, and as it parses
+// back: the bare address, "Name <addr>", or a quoted name when it holds
+// anything but letters, digits and spaces.
+func formatAddress(name, addr string) string {
+	if name == "" {
+		return addr
+	}
+	plain := true
+	for _, r := range name {
+		if !(r == ' ' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			plain = false
+			break
+		}
+	}
+	if !plain {
+		name = strconv.Quote(name)
+	}
+	return name + " <" + addr + ">"
 }
 
 func addressLine(h gomail.Header, key string) string {
