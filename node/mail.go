@@ -40,6 +40,10 @@ type Mail struct {
 	// FirstPassword is the password made for the first user on this
 	// start, shown once; "" when the user existed already.
 	FirstUser, FirstPassword string
+	// Owner is the node's own user (mail.user, else the login name): the
+	// user the window, the web client and the CLI read and send as unless
+	// they name another.
+	Owner string
 
 	submission *smtpd.Submission
 }
@@ -72,7 +76,11 @@ func (n *Node) startMail(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node: mail: %w", err)
 	}
-	m := &Mail{Domain: domain, Store: store}
+	owner := strings.ToLower(n.cfg.Mail.User)
+	if owner == "" {
+		owner = loginName()
+	}
+	m := &Mail{Domain: domain, Store: store, Owner: owner}
 	if err := n.firstMailUser(ctx, m); err != nil {
 		return err
 	}

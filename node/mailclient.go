@@ -15,7 +15,7 @@ import (
 
 // The node is the mail client of its users: these methods are what the
 // window, the web client (through the control API) and the CLI read and
-// change mailboxes with. A user "" is the node's first user.
+// change mailboxes with. A user "" is the node's own user (Mail.Owner).
 
 // ErrMailOff is returned by the mail client methods while mail is off.
 var ErrMailOff = errors.New("node: mail is off on this node (mail.enabled in shoal.toml)")
@@ -61,7 +61,8 @@ func (n *Node) mailOn() (*Mail, error) {
 	return n.mail, nil
 }
 
-// mailUser is user, or the first user when user is "".
+// mailUser is user, or when user is "" the node's owner, or while the
+// owner has no mailbox the first user.
 func (m *Mail) mailUser(ctx context.Context, user string) (string, error) {
 	if user != "" {
 		return strings.ToLower(user), nil
@@ -69,6 +70,11 @@ func (m *Mail) mailUser(ctx context.Context, user string) (string, error) {
 	users, err := m.Store.Users(ctx)
 	if err != nil {
 		return "", err
+	}
+	for _, u := range users {
+		if u.Name == m.Owner {
+			return u.Name, nil
+		}
 	}
 	if len(users) == 0 {
 		return "", fmt.Errorf("node: mail: this node has no mail user; add one with 'shoal mail user add NAME': %w", mailstore.ErrNoUser)
@@ -359,7 +365,7 @@ func (n *Node) MailDelete(ctx context.Context, user, folder string, uids []uint3
 // MailSend is a message to send or keep as a draft, from one of the
 // node's users.
 type MailSend struct {
-	User        string       `json:"user"` // "" is the first user
+	User        string       `json:"user"` // "" is the node's own user (Mail.Owner)
 	To          []string     `json:"to"`
 	Cc          []string     `json:"cc"`
 	Bcc         []string     `json:"bcc"`

@@ -69,6 +69,10 @@ func TestMailClientAPI(t *testing.T) {
 	if code := mailCall(t, n, "POST", "/api/v1/mail/users", map[string]string{"name": "bob", "password": "correct horse battery"}, nil); code != 201 {
 		t.Fatalf("add bob: %d", code)
 	}
+	// A user that sorts first does not take the node's own user's place.
+	if code := mailCall(t, n, "POST", "/api/v1/mail/users", map[string]string{"name": "aaron"}, nil); code != 201 {
+		t.Fatalf("add aaron: %d", code)
+	}
 	var client MailClientSettings
 	mailCall(t, n, "GET", "/api/v1/mail/client", nil, &client)
 	if client.Host != "127.0.0.2" || client.IMAP == 0 || client.Submission == 0 || client.POP3 == 0 || client.User != "ada" ||

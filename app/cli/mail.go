@@ -34,7 +34,7 @@ type mailSendCmd struct {
 	Cc      []string `placeholder:"ADDR" sep:"none" help:"A copy to (repeatable)."`
 	Bcc     []string `placeholder:"ADDR" sep:"none" help:"A blind copy to (repeatable)."`
 	Subject string   `placeholder:"S" help:"The subject."`
-	From    string   `placeholder:"USER" help:"Which of the node's users sends (default: the first)."`
+	From    string   `placeholder:"USER" help:"Which of the node's users sends (default: the node's own user)."`
 	Attach  []string `placeholder:"FILE" sep:"none" type:"existingfile" help:"Attach a file (repeatable)."`
 }
 
@@ -97,7 +97,7 @@ func (s *mailSendCmd) Run(ctx context.Context, g *Globals) error {
 type mailLsCmd struct {
 	Folder string `arg:"" optional:"" placeholder:"FOLDER" default:"INBOX" help:"The folder."`
 	Unread bool   `help:"Only messages not read yet."`
-	User   string `placeholder:"USER" help:"Whose mailbox (default: the first user's)."`
+	User   string `placeholder:"USER" help:"Whose mailbox (default: the node's own user's)."`
 }
 
 func (l *mailLsCmd) Run(ctx context.Context, g *Globals) error {
@@ -134,7 +134,7 @@ func (l *mailLsCmd) Run(ctx context.Context, g *Globals) error {
 type mailReadCmd struct {
 	ID     uint32 `arg:"" name:"id" placeholder:"ID" help:"The message's ID, as 'shoal mail ls' shows it."`
 	Folder string `placeholder:"FOLDER" default:"INBOX" help:"The folder."`
-	User   string `placeholder:"USER" help:"Whose mailbox (default: the first user's)."`
+	User   string `placeholder:"USER" help:"Whose mailbox (default: the node's own user's)."`
 }
 
 func (rd *mailReadCmd) Run(ctx context.Context, g *Globals) error {
