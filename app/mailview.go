@@ -180,7 +180,7 @@ func newMailView(n Node, l loop, a fyne.App, w fyne.Window) *mailView {
 	folders := widget.NewCard("Folders", "", container.NewBorder(nil, settings, nil, nil, v.folderList))
 	list := container.NewBorder(v.search, nil, nil, nil, container.NewStack(v.msgList, container.NewPadded(v.noMsgs)))
 	split := container.NewHSplit(list, v.right)
-	split.Offset = 0.42
+	split.Offset = 0.45
 	body := container.NewHSplit(folders, split)
 	body.Offset = 0.16
 	v.content = container.NewBorder(container.NewVBox(toolbar, v.message), nil, nil, nil, body)
@@ -632,12 +632,14 @@ type mailRow struct {
 	row                  *fyne.Container
 }
 
-// mailColumns: attachment clip, sender, subject, delivery state, date.
-var mailColumns = columns{20, 150, 0, 76, 110}
-
+// newMailRow is two lines, as mail programs show a message: the sender
+// and the date, then the subject with the delivery state of sent mail; a
+// clip marks attachments.
 func newMailRow() *mailRow {
-	r := &mailRow{clip: widget.NewIcon(nil), from: cellLabel(), subject: cellLabel(), state: cellLabel(), date: cellLabel()}
-	r.row = mailColumns.row(r.clip, r.from, r.subject, r.state, r.date)
+	r := &mailRow{clip: widget.NewIcon(nil), from: cellLabel(), subject: cellLabel(), state: widget.NewLabel(""), date: widget.NewLabel("")}
+	r.row = container.NewVBox(
+		container.NewBorder(nil, nil, nil, r.date, r.from),
+		container.NewBorder(nil, nil, r.clip, r.state, r.subject))
 	r.ExtendBaseWidget(r)
 	return r
 }
@@ -672,8 +674,10 @@ func (r *mailRow) show(m node.MailSummary, folder string) {
 	r.date.SetText(m.Date.Local().Format("2 Jan 15:04"))
 	if m.Attachment {
 		r.clip.SetResource(theme.FileIcon())
+		r.clip.Show()
 	} else {
 		r.clip.SetResource(nil)
+		r.clip.Hide()
 	}
 	r.from.Refresh()
 	r.subject.Refresh()

@@ -267,7 +267,7 @@ func mailRowsShown(v *mailView) []string {
 	var rows []string
 	walkShown(v.msgList, func(o fyne.CanvasObject) {
 		if r, ok := o.(*mailRow); ok {
-			rows = append(rows, fmt.Sprintf("%s|%s|%s|%t|%t", r.from.Text, r.subject.Text, r.state.Text, r.subject.TextStyle.Bold, r.clip.Resource != nil))
+			rows = append(rows, fmt.Sprintf("%s|%s|%s|%t|%t", r.from.Text, r.subject.Text, r.state.Text, r.subject.TextStyle.Bold, r.clip.Visible() && r.clip.Resource != nil))
 		}
 	})
 	return rows
