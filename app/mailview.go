@@ -950,8 +950,10 @@ func (v *mailView) startReply(all bool) {
 	v.startCompose(node.MailSend{To: to, Cc: cc, Subject: withPrefix("Re:", m.Subject), Body: quote(*m), InReplyTo: m.MessageID, References: refs})
 }
 
-// startForward opens a forward of the message with its attachments.
-func (v *mailView) startForward() {
+// withAttachments reads the attachments of the message being read off
+// the UI goroutine, then opens the compose pane with what build makes of
+// the message and them.
+func (v *mailView) withAttachments(what string, build func(m node.MailMessage, atts []node.MailAttach) node.MailSend) {
 	m := v.reading
 	if m == nil {
 		return
@@ -962,36 +964,28 @@ func (v *mailView) startForward() {
 		for _, a := range msg.Attachments {
 			p, err := v.node.MailAttachment(v.loop.ctx, "", folder, msg.UID, a.Part)
 			if err != nil {
-				v.loop.do(func() { v.say("forward: " + err.Error()) })
+				v.loop.do(func() { v.say(what + ": " + err.Error()) })
 				return
 			}
 			atts = append(atts, node.MailAttach{Name: p.Name, Type: p.Type, Data: p.Data})
 		}
+		v.loop.do(func() { v.startCompose(build(msg, atts)) })
+	}()
+}
+
+// startForward opens a forward of the message with its attachments.
+func (v *mailView) startForward() {
+	v.withAttachments("forward", func(msg node.MailMessage, atts []node.MailAttach) node.MailSend {
 		body := fmt.Sprintf("\n\n---------- Forwarded message ----------\nFrom: %s\nDate: %s\nSubject: %s\nTo: %s\n\n%s",
 			msg.From, msg.Date.Local().Format("Mon 2 Jan 2006 15:04"), msg.Subject, strings.Join(msg.To, ", "), msg.Text)
-		v.loop.do(func() {
-			v.startCompose(node.MailSend{Subject: withPrefix("Fwd:", msg.Subject), Body: body, Attachments: atts})
-		})
-	}()
+		return node.MailSend{Subject: withPrefix("Fwd:", msg.Subject), Body: body, Attachments: atts}
+	})
 }
 
 // editReadDraft opens the draft being read in the compose pane.
 func (v *mailView) editReadDraft() {
-	m := v.reading
-	if m == nil {
-		return
-	}
-	msg, folder := *m, v.folder
-	go func() {
-		var atts []node.MailAttach
-		for _, a := range msg.Attachments {
-			if p, err := v.node.MailAttachment(v.loop.ctx, "", folder, msg.UID, a.Part); err == nil {
-				atts = append(atts, node.MailAttach{Name: p.Name, Type: p.Type, Data: p.Data})
-			}
-		}
-		v.loop.do(func() {
-			v.startCompose(node.MailSend{To: msg.To, Cc: msg.Cc, Subject: msg.Subject, Body: msg.Text, Attachments: atts,
-				InReplyTo: msg.InReplyTo, References: msg.Refs, Draft: msg.UID})
-		})
-	}()
+	v.withAttachments("edit draft", func(msg node.MailMessage, atts []node.MailAttach) node.MailSend {
+		return node.MailSend{To: msg.To, Cc: msg.Cc, Subject: msg.Subject, Body: msg.Text, Attachments: atts,
+			InReplyTo: msg.InReplyTo, References: msg.Refs, Draft: msg.UID}
+	})
 }

@@ -102,6 +102,23 @@ func (n *Node) MailClientSettings(ctx context.Context, user string) (MailClientS
 	return s, nil
 }
 
+// mailbox is the node's mail, the user ("" the owner) and the folder (""
+// INBOX) a request names.
+func (n *Node) mailbox(ctx context.Context, user, folder string) (*Mail, string, string, error) {
+	m, err := n.mailOn()
+	if err != nil {
+		return nil, "", "", err
+	}
+	u, err := m.mailUser(ctx, user)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if folder == "" {
+		folder = mailstore.Inbox
+	}
+	return m, u, folder, nil
+}
+
 // MailFolders lists user's folders with their counts, INBOX first.
 func (n *Node) MailFolders(ctx context.Context, user string) ([]MailFolder, error) {
 	m, err := n.mailOn()
@@ -146,16 +163,9 @@ type MailSummary struct {
 // MailList lists a folder's messages, newest first; search, when not
 // empty, keeps those whose subject, sender or body hold it.
 func (n *Node) MailList(ctx context.Context, user, folder, search string) ([]MailSummary, error) {
-	m, err := n.mailOn()
+	m, u, folder, err := n.mailbox(ctx, user, folder)
 	if err != nil {
 		return nil, err
-	}
-	u, err := m.mailUser(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	if folder == "" {
-		folder = mailstore.Inbox
 	}
 	var uids []uint32
 	if search = strings.TrimSpace(search); search != "" {
@@ -205,16 +215,9 @@ func (n *Node) MailList(ctx context.Context, user, folder, search string) ([]Mai
 // MailRead reads one message, parsed; remote lets its HTML keep remote
 // images. Reading marks it seen.
 func (n *Node) MailRead(ctx context.Context, user, folder string, uid uint32, remote bool) (MailMessage, error) {
-	m, err := n.mailOn()
+	m, u, folder, err := n.mailbox(ctx, user, folder)
 	if err != nil {
 		return MailMessage{}, err
-	}
-	u, err := m.mailUser(ctx, user)
-	if err != nil {
-		return MailMessage{}, err
-	}
-	if folder == "" {
-		folder = mailstore.Inbox
 	}
 	msgs, err := m.Store.Messages(ctx, u, folder, []uint32{uid}, mailstore.WholeBody)
 	if err != nil {
@@ -242,16 +245,9 @@ func (n *Node) MailRead(ctx context.Context, user, folder string, uid uint32, re
 
 // MailAttachment reads one part of a message, decoded.
 func (n *Node) MailAttachment(ctx context.Context, user, folder string, uid uint32, part string) (MailPart, error) {
-	m, err := n.mailOn()
+	m, u, folder, err := n.mailbox(ctx, user, folder)
 	if err != nil {
 		return MailPart{}, err
-	}
-	u, err := m.mailUser(ctx, user)
-	if err != nil {
-		return MailPart{}, err
-	}
-	if folder == "" {
-		folder = mailstore.Inbox
 	}
 	body, err := m.Store.Body(ctx, u, folder, uid)
 	if err != nil {
@@ -266,15 +262,8 @@ func (n *Node) MailAttachment(ctx context.Context, user, folder string, uid uint
 
 // MailSetSeen marks messages read or unread.
 func (n *Node) MailSetSeen(ctx context.Context, user, folder string, uids []uint32, seen bool) error {
-	m, err := n.mailOn()
+	m, u, folder, err := n.selection(ctx, user, folder, uids)
 	if err != nil {
-		return err
-	}
-	u, err := m.mailUser(ctx, user)
-	if err != nil {
-		return err
-	}
-	if err := m.checkUIDs(ctx, u, folder, uids); err != nil {
 		return err
 	}
 	op := mailstore.FlagsAdd
@@ -283,6 +272,16 @@ func (n *Node) MailSetSeen(ctx context.Context, user, folder string, uids []uint
 	}
 	_, err = m.Store.StoreFlags(ctx, u, folder, uids, op, []string{mailstore.FlagSeen})
 	return err
+}
+
+// selection is mailbox for a change of messages: every UID must be in
+// the folder.
+func (n *Node) selection(ctx context.Context, user, folder string, uids []uint32) (*Mail, string, string, error) {
+	m, u, folder, err := n.mailbox(ctx, user, folder)
+	if err == nil {
+		err = m.checkUIDs(ctx, u, folder, uids)
+	}
+	return m, u, folder, err
 }
 
 // checkUIDs refuses an empty list and UIDs the folder does not hold, so
@@ -305,15 +304,8 @@ func (m *Mail) checkUIDs(ctx context.Context, user, folder string, uids []uint32
 
 // MailMove moves messages to another folder.
 func (n *Node) MailMove(ctx context.Context, user, folder string, uids []uint32, to string) error {
-	m, err := n.mailOn()
+	m, u, folder, err := n.selection(ctx, user, folder, uids)
 	if err != nil {
-		return err
-	}
-	u, err := m.mailUser(ctx, user)
-	if err != nil {
-		return err
-	}
-	if err := m.checkUIDs(ctx, u, folder, uids); err != nil {
 		return err
 	}
 	_, err = m.Store.Move(ctx, u, folder, uids, to)
@@ -339,15 +331,8 @@ func (m *Mail) specialFolder(ctx context.Context, user, use, fallback string) (s
 
 // MailDelete moves messages to Trash; in Trash it removes them for good.
 func (n *Node) MailDelete(ctx context.Context, user, folder string, uids []uint32) error {
-	m, err := n.mailOn()
+	m, u, folder, err := n.selection(ctx, user, folder, uids)
 	if err != nil {
-		return err
-	}
-	u, err := m.mailUser(ctx, user)
-	if err != nil {
-		return err
-	}
-	if err := m.checkUIDs(ctx, u, folder, uids); err != nil {
 		return err
 	}
 	trash, err := m.specialFolder(ctx, u, mailstore.UseTrash, "Trash")

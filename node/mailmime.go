@@ -129,15 +129,7 @@ func ParseMailMessage(raw []byte, remote bool) MailMessage {
 		if section == "" {
 			section = "1"
 		}
-		ct, params, _ := e.Header.ContentType()
-		if ct == "" {
-			ct = "text/plain"
-		}
-		disp, dparams, _ := e.Header.ContentDisposition()
-		name := dparams["filename"]
-		if name == "" {
-			name = params["name"]
-		}
+		ct, name, disp := partInfo(e.Header)
 		body, err := io.ReadAll(io.LimitReader(e.Body, 64<<20))
 		if err != nil {
 			return err
@@ -152,7 +144,7 @@ func ParseMailMessage(raw []byte, remote bool) MailMessage {
 			// A second text part of an alternative: the first is shown.
 		default:
 			if name == "" {
-				name = "part-" + section + extensionFor(ct)
+				name = defaultPartName(section, ct)
 			}
 			msg.Attachments = append(msg.Attachments, MailAttachment{Part: section, Name: path.Base(name), Type: ct, Size: len(body)})
 		}
@@ -206,17 +198,9 @@ func MailPartOf(raw []byte, section string) (MailPart, error) {
 	if e.MultipartReader() != nil {
 		return MailPart{}, fmt.Errorf("node: mail: part %s is a multipart, not an attachment", section)
 	}
-	ct, params, _ := e.Header.ContentType()
-	if ct == "" {
-		ct = "text/plain"
-	}
-	_, dparams, _ := e.Header.ContentDisposition()
-	name := dparams["filename"]
+	ct, name, _ := partInfo(e.Header)
 	if name == "" {
-		name = params["name"]
-	}
-	if name == "" {
-		name = "part-" + section + extensionFor(ct)
+		name = defaultPartName(section, ct)
 	}
 	data, err := io.ReadAll(io.LimitReader(e.Body, 64<<20))
 	if err != nil {
@@ -232,11 +216,28 @@ func joinSection(parent string, i int) string {
 	return parent + "." + strconv.Itoa(i)
 }
 
-func extensionFor(ct string) string {
-	if exts, _ := mime.ExtensionsByType(ct); len(exts) > 0 {
-		return exts[0]
+// partInfo is a part's media type (text/plain when it has none), its file
+// name ("" when it has none) and its disposition.
+func partInfo(h gomessage.Header) (ct, name, disposition string) {
+	ct, params, _ := h.ContentType()
+	if ct == "" {
+		ct = "text/plain"
 	}
-	return ".bin"
+	disposition, dparams, _ := h.ContentDisposition()
+	name = dparams["filename"]
+	if name == "" {
+		name = params["name"]
+	}
+	return ct, name, disposition
+}
+
+// defaultPartName names a part that came without a file name.
+func defaultPartName(section, ct string) string {
+	ext := ".bin"
+	if exts, _ := mime.ExtensionsByType(ct); len(exts) > 0 {
+		ext = exts[0]
+	}
+	return "part-" + section + ext
 }
 
 // validText is body as a string with invalid UTF-8 replaced.
