@@ -60,20 +60,28 @@ func TestWebClientMail(t *testing.T) {
 		document.querySelector('#mail-delivery li[data-address="bob@beta.shoal"]').textContent.includes('to beta.shoal')`)
 
 	// beta's web client: the message in INBOX, unread, with its clip; read it.
+	// A message that arrives while another area is open marks the Mail link.
 	pb := br.newPage(ctx, t)
 	pb.navigate(b.LoginURL())
 	pb.waitText("#node-name", "beta")
+	pb.waitFor("the event stream live", `document.querySelector('#conn-state')?.dataset.state === 'live'`)
+	if _, err := b.Mail().Store.Deliver(ctx, "bob", []byte("From: <ada@alpha.shoal>\r\nTo: <bob@beta.shoal>\r\nSubject: ping\r\n\r\nping\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	b.bus.Publish(EventMailArrived, MailArrived{User: "bob"})
+	pb.waitFor("the Mail link marked", `document.querySelector('#nav a[data-area="mail"]')?.dataset.newMail === '1'`)
 	pb.eval(`location.hash = '#/mail'`)
+	pb.waitFor("the mark gone in the Mail area", `!('newMail' in document.querySelector('#nav a[data-area="mail"]').dataset)`)
 	row := `#mail-messages tr[data-subject="Notes from Tuesday"]`
 	pb.waitFor("the message in beta's INBOX, unread", fmt.Sprintf(`(() => { const tr = document.querySelector(%q);
 		return tr && tr.classList.contains('unread') && !!tr.querySelector('.attach-mark') && tr.textContent.includes('ada@alpha.shoal'); })()`, row))
-	pb.waitText(`#mail-folders button[data-folder="INBOX"] .unseen-count`, "1")
+	pb.waitText(`#mail-folders button[data-folder="INBOX"] .unseen-count`, "2")
 	pb.eval(fmt.Sprintf(`document.querySelector(%q).click()`, row))
 	pb.waitFor("the message read", `document.querySelector('#mail-text')?.textContent.includes('the notes are attached.') &&
 		document.querySelector('#mail-head dd[data-key="Subject"]')?.textContent === 'Notes from Tuesday' &&
 		!!document.querySelector('#mail-attachments li') && document.querySelector('#mail-attachments').textContent.includes('Save notes.txt')`)
 	pb.waitFor("read, no longer bold", fmt.Sprintf(`!document.querySelector(%q).classList.contains('unread') &&
-		document.querySelector('#mail-folders button[data-folder="INBOX"] .unseen-count').textContent === ''`, row))
+		document.querySelector('#mail-folders button[data-folder="INBOX"] .unseen-count').textContent === '1'`, row))
 	if got := pb.evalString(`(async () => { const li = document.querySelector('#mail-attachments li');
 		const uid = document.querySelector('#mail-messages tr.current').dataset.uid;
 		const r = await fetch('/api/v1/mail/messages/' + uid + '/parts/' + li.dataset.part);
