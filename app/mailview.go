@@ -71,6 +71,7 @@ type mailView struct {
 	// The reader.
 	readHead    *widget.Label
 	readBody    *widget.Label
+	readHTML    *widget.RichText // the HTML part, when there is one
 	htmlNote    *widget.Label
 	remoteBtn   *widget.Button
 	attachBox   *fyne.Container
@@ -157,6 +158,8 @@ func newMailView(n Node, l loop, a fyne.App, w fyne.Window) *mailView {
 	v.readBody = widget.NewLabel("")
 	v.readBody.Wrapping = fyne.TextWrapWord
 	v.readBody.Selectable = true
+	v.readHTML = widget.NewRichText()
+	v.readHTML.Wrapping = fyne.TextWrapWord
 	v.htmlNote = widget.NewLabel("")
 	v.htmlNote.Wrapping = fyne.TextWrapWord
 	v.remoteBtn = widget.NewButton("Load remote content", func() {
@@ -170,7 +173,7 @@ func newMailView(n Node, l loop, a fyne.App, w fyne.Window) *mailView {
 	v.editDraft = widget.NewButtonWithIcon("Edit draft", theme.DocumentCreateIcon(), v.editReadDraft)
 	v.reader = container.NewBorder(
 		container.NewVBox(v.readHead, v.deliveryBox, container.NewHBox(v.editDraft), v.htmlNote, container.NewHBox(v.remoteBtn), v.attachBox),
-		nil, nil, nil, container.NewVScroll(v.readBody))
+		nil, nil, nil, container.NewVScroll(container.NewVBox(v.readBody, v.readHTML)))
 
 	v.compose = newComposePane(v)
 	v.right = container.NewStack(v.reader, v.compose.content)
@@ -391,6 +394,7 @@ func (v *mailView) showReading() {
 	if m == nil {
 		v.readHead.SetText("Pick a message to read it.")
 		v.readBody.SetText("")
+		v.readHTML.Hide()
 		v.htmlNote.Hide()
 		v.remoteBtn.Hide()
 		v.deliveryBox.Hide()
@@ -407,14 +411,22 @@ func (v *mailView) showReading() {
 	head = append(head, "Date: "+m.Date.Local().Format("Mon 2 Jan 2006 15:04"), "Subject: "+m.Subject)
 	v.readHead.SetText(strings.Join(head, "\n"))
 	v.readBody.SetText(m.Text)
+	v.readBody.Show()
+	v.readHTML.Hide()
+	if m.HTML != "" && !m.Raw {
+		v.readHTML.Segments = mailHTMLSegments(m.HTML)
+		v.readHTML.Refresh()
+		v.readHTML.Show()
+		v.readBody.Hide()
+	}
 	switch {
 	case m.Raw:
 		v.htmlNote.SetText("This message's MIME structure does not parse; it is shown as received.")
 		v.htmlNote.Show()
 	case m.HTML != "":
-		note := "This message has an HTML part, shown here as text, sanitised."
+		note := "This message is HTML, shown sanitised: no scripts, styles or forms."
 		if m.RemoteBlocked > 0 {
-			note += fmt.Sprintf(" %d remote images were blocked.", m.RemoteBlocked)
+			note += fmt.Sprintf(" %d remote images were blocked, so the sender cannot tell you read it.", m.RemoteBlocked)
 		}
 		v.htmlNote.SetText(note)
 		v.htmlNote.Show()

@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"github.com/shoal-p2p/shoal/node"
 )
@@ -246,7 +247,7 @@ Date: Tue, 01 Dec 2026 13:00:00 +0000
 MIME-Version: 1.0
 Content-Type: text/html; charset=utf-8
 
-<p>Big <b>news</b><script>alert(1)</script><img src="https://tracker.example/p.gif"></p>
+<p>Big <b>news</b><script>alert(1)</script><img src="http://127.0.0.1:1/p.gif"></p><ul><li>one</li><li><a href="https://example.org/more">more</a></li></ul><p></p>
 `
 )
 
@@ -318,11 +319,31 @@ func TestMailListsFoldersAndReadsMessages(t *testing.T) {
 	// HTML: sanitised, shown as text, remote images blocked until asked.
 	selectMessage(t, v, q, "Weekly news")
 	q.waitFor(t, "the HTML note", func() bool { return showsText(v.content, "1 remote images were blocked") })
-	if !showsText(v.content, "Big news") || showsText(v.content, "alert") {
+	if !showsText(v.content, "Big") || !showsText(v.content, "news") || showsText(v.content, "alert") || !v.readBody.Hidden {
 		t.Errorf("HTML mail shown as %q", shownTexts(v.content))
+	}
+	var bold, link, image bool
+	for _, seg := range v.readHTML.Segments {
+		switch s := seg.(type) {
+		case *widget.TextSegment:
+			bold = bold || (strings.TrimSpace(s.Text) == "news" && s.Style.TextStyle.Bold)
+		case *widget.HyperlinkSegment:
+			link = link || (s.Text == "more" && s.URL.String() == "https://example.org/more")
+		case *widget.ImageSegment:
+			image = true
+		}
+	}
+	if !bold || !link || image {
+		t.Errorf("HTML segments: bold %t, link %t, image %t (want no image before asking)", bold, link, image)
 	}
 	test.Tap(v.remoteBtn)
 	q.waitFor(t, "read again with remote content", func() bool { return n.mailCalled(fmt.Sprintf("read INBOX %d remote=true", v.reading.UID)) })
+	q.waitFor(t, "the remote image in the text", func() bool {
+		return slices.ContainsFunc(v.readHTML.Segments, func(s widget.RichTextSegment) bool {
+			img, ok := s.(*widget.ImageSegment)
+			return ok && img.Source.String() == "http://127.0.0.1:1/p.gif"
+		})
+	})
 
 	// Search narrows the list; nothing found says so.
 	test.Type(v.search, "noon")
