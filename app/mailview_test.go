@@ -376,6 +376,13 @@ func TestMailComposesWithCompletionAndDroppedFiles(t *testing.T) {
 	w.Show()
 	t.Cleanup(w.Close)
 	tapText(t, w, "Mail")
+	// Not writing mail: a drop still publishes, in the Library.
+	parts.drop(fyne.NewPos(10, 10), []fyne.URI{storage.NewFileURI("/srv/film.mkv")})
+	q.waitFor(t, "the dropped file published", func() bool { return n.called("publish /srv/film.mkv") })
+	if parts.tabs.Selected().Text != "Library" {
+		t.Errorf("after a drop outside compose the %s area is shown, want Library", parts.tabs.Selected().Text)
+	}
+	tapText(t, w, "Mail")
 	tapText(t, w, "New message")
 	q.waitFor(t, "the compose pane", func() bool { return showsText(w.Content(), "Drop files on the window to attach them.") })
 	q.waitFor(t, "the contacts", func() bool { return len(v.contacts) == 4 })
