@@ -344,3 +344,28 @@ func TestMailDeliveryStateBetweenNodes(t *testing.T) {
 		t.Errorf("deliveries %+v", ds)
 	}
 }
+
+// TestMailDeliveryDeferredWhileTheRecipientIsDown: with beta stopped, a
+// message for beta's user is deferred, and the record says why.
+func TestMailDeliveryDeferredWhileTheRecipientIsDown(t *testing.T) {
+	a := startMemberWith(t, "alpha", "127.0.0.2", fastCDN, func(c *Config) { c.Mail.User = "ada"; c.Mail.RetryScale = 1e-3 })
+	b := startMemberWith(t, "beta", "127.0.0.3", fastCDN, func(c *Config) {
+		c.Mail.User = "bob"
+		c.Join = []string{a.CDN().PeerAddr()}
+	})
+	waitFor(t, "the two nodes to see each other", func() bool { return aliveMembers(a) == 2 && aliveMembers(b) == 2 })
+	b.Close()
+	if code := mailCall(t, a, "POST", "/api/v1/mail/send", MailSend{To: []string{"bob@beta.shoal"}, Subject: "later", Body: "x"}, nil); code != 200 {
+		t.Fatalf("send: %d", code)
+	}
+	var list []MailSummary
+	waitFor(t, "deferred in alpha's Sent", func() bool {
+		mailCall(t, a, "GET", "/api/v1/mail/messages?folder=Sent", nil, &list)
+		return len(list) == 1 && list[0].Delivery != nil && list[0].Delivery.Recipients[0].State == "deferred"
+	})
+	if r := list[0].Delivery.Recipients[0]; r.Reason == "" || r.Attempts < 1 {
+		t.Errorf("deferred without a reason: %+v", r)
+	} else {
+		t.Logf("deferred: %s", r.Reason)
+	}
+}
