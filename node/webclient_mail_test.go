@@ -90,6 +90,19 @@ func TestWebClientMail(t *testing.T) {
 		t.Errorf("the attachment as the page downloads it: %q", got)
 	}
 
+	// Reply: filled in from the message; kept as a draft.
+	pb.eval(`document.querySelector('#mail-reply').click()`)
+	pb.waitFor("the reply form", `document.querySelector('#mail-compose').checkVisibility() &&
+		document.querySelector('#mail-to').value === 'ada@alpha.shoal' &&
+		document.querySelector('#mail-subject').value === 'Re: Notes from Tuesday' &&
+		document.querySelector('#mail-body').value.includes('> Hello Bob,')`)
+	pb.eval(`document.querySelector('#mail-save-draft').click()`)
+	pb.waitFor("the draft saved", `document.querySelector('#mail-compose-note')?.textContent.startsWith('Draft saved')`)
+	if drafts, err := b.MailList(ctx, "", "Drafts", ""); err != nil || len(drafts) != 1 || drafts[0].Subject != "Re: Notes from Tuesday" {
+		t.Errorf("beta's Drafts after saving the reply: %+v %v", drafts, err)
+	}
+	pb.eval(`document.querySelector('#mail-discard').click()`)
+
 	// An HTML message arrives live: sanitised, in a sandboxed frame, the
 	// remote image blocked until asked for.
 	html := "From: News <news@alpha.shoal>\r\nTo: <bob@beta.shoal>\r\nSubject: Weekly news\r\nMIME-Version: 1.0\r\n" +
