@@ -83,8 +83,10 @@ async function boot() {
 }
 
 // newMail counts the messages that arrived while another area was shown;
-// the Mail link carries the count until the Mail area is opened.
+// the Mail link carries the count until the Mail area is opened. The
+// stream's backlog (events from before the page opened) does not count.
 let newMail = 0;
+const openedAt = Date.now();
 
 function showNewMail() {
   const link = document.querySelector('#nav a[data-area="mail"]');
@@ -95,7 +97,7 @@ function showNewMail() {
 }
 
 function onEvent(ev) {
-  if (ev.type === 'mail.arrived' && current?.area.id !== 'mail') {
+  if (ev.type === 'mail.arrived' && current?.area.id !== 'mail' && Date.parse(ev.time) >= openedAt) {
     newMail++;
     showNewMail();
   }
