@@ -3,7 +3,7 @@
 // It holds views only: everything it shows comes from the node through the
 // small Node interface declared here, and what the user changes goes back
 // through it. The window is a row of areas (Node, Library, Network,
-// Names, Settings) on the left; a new area is one more entry in the list that
+// Names, Mail, Settings) on the left; a new area is one more entry in the list that
 // newWindow builds.
 //
 // The package never imports fyne.io/fyne/v2/app: main creates the fyne.App
@@ -51,6 +51,9 @@ type Node interface {
 	SetDNSRecord(node.DNSRecord) error
 	RemoveDNSRecord(name, typ string) error
 	DNSQuery(ctx context.Context, name, qtype string) (naming.Answer, error)
+
+	// The Mail area.
+	MailNode
 }
 
 // area is one part of the window, shown as a tab on the left.
@@ -76,38 +79,62 @@ func NewWindow(a fyne.App, n Node) fyne.Window {
 }
 
 func newWindow(a fyne.App, n Node, do func(func())) fyne.Window {
+	return buildWindow(a, n, do).window
+}
+
+// windowParts are the window and the parts tests reach into.
+type windowParts struct {
+	window fyne.Window
+	tabs   *container.AppTabs
+	mail   *mailView
+	// drop is the window's drop handler.
+	drop func(fyne.Position, []fyne.URI)
+}
+
+func buildWindow(a fyne.App, n Node, do func(func())) windowParts {
 	w := a.NewWindow("Shoal")
 	w.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon))
 	ctx, cancel := context.WithCancel(context.Background())
 	w.SetOnClosed(cancel)
 	l := loop{do: do, ctx: ctx}
 
-	// The Library also takes what is dropped on the window.
+	// The Library also takes what is dropped on the window, unless a
+	// message is being written: then the drop attaches to it.
 	library := newLibraryView(n, l, w, a.Clipboard())
+	mailArea := newMailView(n, l, a, w)
 	areas := []area{
 		{"Node", theme.ComputerIcon(), func() fyne.CanvasObject { return newNodeView(n, l, a.Clipboard()).content }},
 		{"Library", theme.StorageIcon(), func() fyne.CanvasObject { return library.content }},
 		{"Network", theme.GridIcon(), func() fyne.CanvasObject { return newNetworkView(n, l).content }},
 		{"Names", theme.SearchIcon(), func() fyne.CanvasObject { return newNamesView(n, l, a.Clipboard()).content }},
+		{"Mail", theme.MailComposeIcon(), func() fyne.CanvasObject { return mailArea.content }},
 		{"Settings", theme.SettingsIcon(), func() fyne.CanvasObject { return newSettingsView(n, l).content }},
 	}
 	tabs := container.NewAppTabs()
-	var libraryTab *container.TabItem
+	var libraryTab, mailTab *container.TabItem
 	for _, ar := range areas {
 		tab := container.NewTabItemWithIcon(ar.title, ar.icon, ar.build())
-		if ar.title == "Library" {
+		switch ar.title {
+		case "Library":
 			libraryTab = tab
+		case "Mail":
+			mailTab = tab
 		}
 		tabs.Append(tab)
 	}
 	tabs.SetTabLocation(container.TabLocationLeading)
 	// A window has one drop handler: what is dropped anywhere is published.
-	w.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) {
+	drop := func(_ fyne.Position, uris []fyne.URI) {
+		if tabs.Selected() == mailTab && mailArea.composing() {
+			mailArea.drop(uris)
+			return
+		}
 		tabs.Select(libraryTab)
 		library.drop(uris)
-	})
+	}
+	w.SetOnDropped(drop)
 
 	w.SetContent(tabs)
 	w.Resize(fyne.NewSize(1000, 680))
-	return w
+	return windowParts{window: w, tabs: tabs, mail: mailArea, drop: drop}
 }

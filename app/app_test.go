@@ -56,7 +56,8 @@ type fakeNode struct {
 	publishErr  error
 	fetchErr    error
 
-	names fakeNames // the Names area's DNS
+	names    fakeNames // the Names area's DNS
+	fakeMail           // the Mail area's mailboxes
 }
 
 func newFakeNode() *fakeNode {
@@ -379,7 +380,7 @@ func TestWindowAreasInOrder(t *testing.T) {
 	for _, ti := range w.Content().(*container.AppTabs).Items {
 		titles = append(titles, ti.Text)
 	}
-	if want := []string{"Node", "Library", "Network", "Names", "Settings"}; !slices.Equal(titles, want) {
+	if want := []string{"Node", "Library", "Network", "Names", "Mail", "Settings"}; !slices.Equal(titles, want) {
 		t.Fatalf("areas %q, want %q", titles, want)
 	}
 	tapText(t, w, "Library")

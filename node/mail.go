@@ -40,6 +40,10 @@ type Mail struct {
 	// FirstPassword is the password made for the first user on this
 	// start, shown once; "" when the user existed already.
 	FirstUser, FirstPassword string
+	// Owner is the node's own user (mail.user, else the login name): the
+	// user the window, the web client and the CLI read and send as unless
+	// they name another.
+	Owner string
 
 	submission *smtpd.Submission
 }
@@ -72,7 +76,11 @@ func (n *Node) startMail(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node: mail: %w", err)
 	}
-	m := &Mail{Domain: domain, Store: store}
+	owner := strings.ToLower(n.cfg.Mail.User)
+	if owner == "" {
+		owner = loginName()
+	}
+	m := &Mail{Domain: domain, Store: store, Owner: owner}
 	if err := n.firstMailUser(ctx, m); err != nil {
 		return err
 	}
@@ -87,6 +95,10 @@ func (n *Node) startMail(ctx context.Context) error {
 	insecure := bind.IsLoopback()
 	members := memberDomains{t: n.cdn.Members, zone: n.cfg.DNS.Zone}
 
+	deliveries, err := openMailDeliveryLog(n.db)
+	if err != nil {
+		return fmt.Errorf("node: mail: delivery records: %w", err)
+	}
 	signer, err := dkim.NewSigner(domain, n.id.PrivateKey())
 	if err != nil {
 		return fmt.Errorf("node: mail: %w", err)
@@ -104,13 +116,18 @@ func (n *Node) startMail(ctx context.Context) error {
 		Scale:    n.cfg.Mail.RetryScale,
 		Now:      n.opts.MailClock,
 		Dial:     fromBind(bind),
-		OnEvent:  func(e queue.Event) { n.bus.Publish(EventMailQueue, e) },
-		Logger:   log,
+		OnEvent: func(e queue.Event) {
+			deliveries.record(e)
+			n.bus.Publish(EventMailQueue, e)
+		},
+		Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("node: mail: %w", err)
 	}
 	m.Queue = q
+	deliveries.get = q.Get
+	n.mailDeliveries = deliveries
 	relay, err := smtpd.NewRelay(smtpd.RelayOptions{
 		Domains: []string{domain}, Mailboxes: notifying{store, n.bus}, Resolver: n.dns.Resolver,
 		IsMember: members.has, Logger: log,
@@ -165,7 +182,7 @@ func (n *Node) startMail(ctx context.Context) error {
 		lns = append(lns, ln)
 		bound[s.name] = ln.Addr().(*net.TCPAddr).Port
 	}
-	done := make(chan struct{}, len(servers)+1)
+	done := make(chan struct{}, len(servers)+2)
 	for i, s := range servers {
 		go func() {
 			if err := s.serve(ctx, lns[i]); err != nil && ctx.Err() == nil {
@@ -180,6 +197,10 @@ func (n *Node) startMail(ctx context.Context) error {
 		}
 		done <- struct{}{}
 	}()
+	go func() {
+		deliveries.serve(ctx)
+		done <- struct{}{}
+	}()
 	n.mail = m
 	n.services = append(n.services, service{"mail", func(stopCtx context.Context) error {
 		cancel()
@@ -187,7 +208,7 @@ func (n *Node) startMail(ctx context.Context) error {
 		for _, s := range servers {
 			errs = append(errs, s.close())
 		}
-		for range len(servers) + 1 {
+		for range len(servers) + 2 {
 			select {
 			case <-done:
 			case <-stopCtx.Done():

@@ -1,12 +1,12 @@
 package node
 
 import (
-	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +27,7 @@ func (a *controlAPI) mailRoutes(api func(string, http.HandlerFunc)) {
 	api("POST /api/v1/mail/send", a.mailOn(a.postMailSend))
 	api("GET /api/v1/mail/messages", a.mailOn(a.getMailMessages))
 	api("GET /api/v1/mail/messages/{uid}", a.mailOn(a.getMailMessage))
+	a.mailClientRoutes(api)
 }
 
 // mailOn answers 503 while the node runs no mail.
@@ -155,168 +156,267 @@ func (a *controlAPI) dropMail(w http.ResponseWriter, r *http.Request, m *Mail) {
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
-// MailSend is the body of POST /api/v1/mail/send: a plain-text message
-// from one of the node's users.
-type MailSend struct {
-	User    string   `json:"user"` // "" is the first user
-	To      []string `json:"to"`
-	Cc      []string `json:"cc"`
-	Bcc     []string `json:"bcc"`
-	Subject string   `json:"subject"`
-	Body    string   `json:"body"`
+// mailClientRoutes are the routes of the node as its users' mail client.
+func (a *controlAPI) mailClientRoutes(api func(string, http.HandlerFunc)) {
+	api("GET /api/v1/mail/client", a.mailOn(a.getMailClient))
+	api("GET /api/v1/mail/folders", a.mailOn(a.getMailFolders))
+	api("GET /api/v1/mail/contacts", a.mailOn(a.getMailContacts))
+	api("GET /api/v1/mail/deliveries", a.mailOn(a.getMailDeliveries))
+	api("GET /api/v1/mail/messages/{uid}/parsed", a.mailOn(a.getMailParsed))
+	api("GET /api/v1/mail/messages/{uid}/parts/{part}", a.mailOn(a.getMailPart))
+	api("POST /api/v1/mail/messages/seen", a.mailOn(a.postMailSeen))
+	api("POST /api/v1/mail/messages/move", a.mailOn(a.postMailMove))
+	api("POST /api/v1/mail/messages/delete", a.mailOn(a.postMailDelete))
+	api("POST /api/v1/mail/drafts", a.mailOn(a.postMailDraft))
+}
+
+func (a *controlAPI) getMailClient(w http.ResponseWriter, r *http.Request, m *Mail) {
+	s, err := a.n.MailClientSettings(r.Context(), r.URL.Query().Get("user"))
+	if err != nil {
+		writeError(w, mailStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+func (a *controlAPI) getMailFolders(w http.ResponseWriter, r *http.Request, m *Mail) {
+	fs, err := a.n.MailFolders(r.Context(), r.URL.Query().Get("user"))
+	if err != nil {
+		writeError(w, mailStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, fs)
+}
+
+func (a *controlAPI) getMailContacts(w http.ResponseWriter, r *http.Request, m *Mail) {
+	cs, err := a.n.MailContacts(r.Context(), r.URL.Query().Get("user"))
+	if err != nil {
+		writeError(w, mailStatus(err), err)
+		return
+	}
+	if cs == nil {
+		cs = []MailContact{}
+	}
+	writeJSON(w, http.StatusOK, cs)
+}
+
+func (a *controlAPI) getMailDeliveries(w http.ResponseWriter, r *http.Request, m *Mail) {
+	ds, err := a.n.MailDeliveries(r.Context(), r.URL.Query().Get("user"))
+	if err != nil {
+		writeError(w, mailStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ds)
+}
+
+// messageUID is the {uid} of a message route.
+func messageUID(r *http.Request) (uint32, error) {
+	uid, err := strconv.ParseUint(r.PathValue("uid"), 10, 32)
+	if err != nil || uid == 0 {
+		return 0, fmt.Errorf("message id %q is not a UID", r.PathValue("uid"))
+	}
+	return uint32(uid), nil
+}
+
+func (a *controlAPI) getMailParsed(w http.ResponseWriter, r *http.Request, m *Mail) {
+	uid, err := messageUID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	q := r.URL.Query()
+	msg, err := a.n.MailRead(r.Context(), q.Get("user"), q.Get("folder"), uid, q.Get("remote") == "1" || q.Get("remote") == "true")
+	if err != nil {
+		writeError(w, mailStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, msg)
+}
+
+func (a *controlAPI) getMailPart(w http.ResponseWriter, r *http.Request, m *Mail) {
+	uid, err := messageUID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	q := r.URL.Query()
+	p, err := a.n.MailAttachment(r.Context(), q.Get("user"), q.Get("folder"), uid, r.PathValue("part"))
+	if err != nil {
+		writeError(w, mailStatus(err), err)
+		return
+	}
+	// Never shown in the UI origin: always a download, sandboxed if a
+	// browser opens it anyway, and never sniffed into HTML.
+	w.Header().Set("Content-Type", p.Type)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": p.Name}))
+	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(p.Data)
+}
+
+// MailSelection names messages of one folder for seen, move and delete.
+type MailSelection struct {
+	User   string   `json:"user"`
+	Folder string   `json:"folder"` // "" is INBOX
+	UIDs   []uint32 `json:"uids"`
+	Seen   bool     `json:"seen"` // seen: mark read (true) or unread
+	To     string   `json:"to"`   // move: the destination folder
+}
+
+func (a *controlAPI) selection(w http.ResponseWriter, r *http.Request) (MailSelection, bool) {
+	var s MailSelection
+	if err := decodeJSON(w, r, &s); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return s, false
+	}
+	if s.Folder == "" {
+		s.Folder = mailstore.Inbox
+	}
+	return s, true
+}
+
+func (a *controlAPI) postMailSeen(w http.ResponseWriter, r *http.Request, m *Mail) {
+	s, ok := a.selection(w, r)
+	if !ok {
+		return
+	}
+	if err := a.n.MailSetSeen(r.Context(), s.User, s.Folder, s.UIDs, s.Seen); err != nil {
+		writeError(w, mailStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+func (a *controlAPI) postMailMove(w http.ResponseWriter, r *http.Request, m *Mail) {
+	s, ok := a.selection(w, r)
+	if !ok {
+		return
+	}
+	if s.To == "" {
+		writeError(w, http.StatusBadRequest, errors.New("move: give the destination folder in \"to\""))
+		return
+	}
+	if err := a.n.MailMove(r.Context(), s.User, s.Folder, s.UIDs, s.To); err != nil {
+		writeError(w, mailStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+func (a *controlAPI) postMailDelete(w http.ResponseWriter, r *http.Request, m *Mail) {
+	s, ok := a.selection(w, r)
+	if !ok {
+		return
+	}
+	if err := a.n.MailDelete(r.Context(), s.User, s.Folder, s.UIDs); err != nil {
+		writeError(w, mailStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// maxSendBody bounds a send request: a 25 MiB message in base64 and JSON.
+const maxSendBody = 36 << 20
+
+// decodeSend reads a MailSend from JSON (attachments in base64) or from
+// multipart/form-data: a "message" field with the JSON and "attach" files.
+func decodeSend(w http.ResponseWriter, r *http.Request) (MailSend, error) {
+	var req MailSend
+	body := http.MaxBytesReader(w, r.Body, maxSendBody)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		dec := json.NewDecoder(body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return req, fmt.Errorf("bad JSON: %w", err)
+		}
+		return req, nil
+	}
+	r.Body = body
+	if err := r.ParseMultipartForm(8 << 20); err != nil {
+		return req, fmt.Errorf("bad form: %w", err)
+	}
+	defer r.MultipartForm.RemoveAll()
+	dec := json.NewDecoder(strings.NewReader(r.FormValue("message")))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, fmt.Errorf("bad JSON in the message field: %w", err)
+	}
+	for _, fh := range r.MultipartForm.File["attach"] {
+		f, err := fh.Open()
+		if err != nil {
+			return req, fmt.Errorf("attachment %s: %w", fh.Filename, err)
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return req, fmt.Errorf("attachment %s: %w", fh.Filename, err)
+		}
+		req.Attachments = append(req.Attachments, MailAttach{Name: fh.Filename, Type: fh.Header.Get("Content-Type"), Data: data})
+	}
+	return req, nil
 }
 
 func (a *controlAPI) postMailSend(w http.ResponseWriter, r *http.Request, m *Mail) {
-	var req MailSend
-	if err := decodeJSON(w, r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	if req.User == "" {
-		users, err := m.Store.Users(r.Context())
-		if err != nil || len(users) == 0 {
-			writeError(w, http.StatusConflict, errors.New("this node has no mail user; add one with 'shoal mail user add NAME'"))
-			return
-		}
-		req.User = users[0].Name
-	}
-	raw, rcpts, err := composeMail(req.User+"@"+m.Domain, req)
+	req, err := decodeSend(w, r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	if err := m.submission.Submit(r.Context(), req.User, rcpts, raw); err != nil {
+	sent, err := a.n.MailSend(r.Context(), req)
+	if err != nil {
+		code := mailStatus(err)
+		if errors.Is(err, mailstore.ErrNoUser) && req.User == "" {
+			code = http.StatusConflict
+		}
+		writeError(w, code, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "recipients": sent.Recipients, "message_id": sent.MessageID})
+}
+
+func (a *controlAPI) postMailDraft(w http.ResponseWriter, r *http.Request, m *Mail) {
+	req, err := decodeSend(w, r)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "recipients": rcpts})
-}
-
-// composeMail writes a plain-text RFC 5322 message and its recipients.
-func composeMail(from string, req MailSend) ([]byte, []string, error) {
-	var rcpts []string
-	list := func(field string, addrs []string) (string, error) {
-		var out []string
-		for _, a := range addrs {
-			p, err := mail.ParseAddress(a)
-			if err != nil {
-				return "", fmt.Errorf("%s %q is not a mail address", field, a)
-			}
-			rcpts = append(rcpts, p.Address)
-			out = append(out, p.String())
-		}
-		return strings.Join(out, ", "), nil
-	}
-	to, err := list("to", req.To)
+	uid, err := a.n.MailSaveDraft(r.Context(), req)
 	if err != nil {
-		return nil, nil, err
+		writeError(w, mailStatus(err), err)
+		return
 	}
-	cc, err := list("cc", req.Cc)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := list("bcc", req.Bcc); err != nil {
-		return nil, nil, err
-	}
-	if len(rcpts) == 0 {
-		return nil, nil, errors.New("no recipients: give at least one of to, cc, bcc")
-	}
-	if strings.ContainsAny(req.Subject, "\r\n") {
-		return nil, nil, errors.New("the subject must be one line")
-	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "From: <%s>\r\n", from)
-	if to != "" {
-		fmt.Fprintf(&b, "To: %s\r\n", to)
-	}
-	if cc != "" {
-		fmt.Fprintf(&b, "Cc: %s\r\n", cc)
-	}
-	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", req.Subject))
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
-	body := strings.ReplaceAll(strings.ReplaceAll(req.Body, "\r\n", "\n"), "\n", "\r\n")
-	b.WriteString(body)
-	if !strings.HasSuffix(body, "\r\n") {
-		b.WriteString("\r\n")
-	}
-	return b.Bytes(), rcpts, nil
-}
-
-// MailSummary is one message in a folder listing.
-type MailSummary struct {
-	UID     uint32    `json:"uid"`
-	From    string    `json:"from"`
-	To      string    `json:"to"`
-	Subject string    `json:"subject"`
-	Date    time.Time `json:"date"`
-	Flags   []string  `json:"flags"`
-	Size    int64     `json:"size"`
-}
-
-// mailbox is the user and folder a message request names (defaults: the
-// first user, INBOX).
-func (a *controlAPI) mailbox(r *http.Request, m *Mail) (user, folder string, err error) {
-	user, folder = r.URL.Query().Get("user"), r.URL.Query().Get("folder")
-	if folder == "" {
-		folder = "INBOX"
-	}
-	if user == "" {
-		users, err := m.Store.Users(r.Context())
-		if err != nil {
-			return "", "", err
-		}
-		if len(users) == 0 {
-			return "", "", mailstore.ErrNoUser
-		}
-		user = users[0].Name
-	}
-	return user, folder, nil
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "uid": uid})
 }
 
 func (a *controlAPI) getMailMessages(w http.ResponseWriter, r *http.Request, m *Mail) {
-	user, folder, err := a.mailbox(r, m)
+	q := r.URL.Query()
+	msgs, err := a.n.MailList(r.Context(), q.Get("user"), q.Get("folder"), q.Get("search"))
 	if err != nil {
 		writeError(w, mailStatus(err), err)
 		return
 	}
-	uids, err := m.Store.UIDs(r.Context(), user, folder)
-	if err != nil {
-		writeError(w, mailStatus(err), err)
-		return
-	}
-	msgs, err := m.Store.Messages(r.Context(), user, folder, uids, mailstore.HeaderOnly)
-	if err != nil {
-		writeError(w, mailStatus(err), err)
-		return
-	}
-	out := []MailSummary{}
-	dec := new(mime.WordDecoder)
-	for _, msg := range msgs {
-		s := MailSummary{UID: msg.UID, Date: msg.InternalDate, Flags: msg.Flags, Size: msg.Size}
-		if h, err := mail.ReadMessage(bytes.NewReader(msg.Body)); err == nil {
-			s.From, s.To = h.Header.Get("From"), h.Header.Get("To")
-			s.Subject = h.Header.Get("Subject")
-			if d, err := dec.DecodeHeader(s.Subject); err == nil {
-				s.Subject = d
-			}
-		}
-		out = append(out, s)
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, msgs)
 }
 
 func (a *controlAPI) getMailMessage(w http.ResponseWriter, r *http.Request, m *Mail) {
-	user, folder, err := a.mailbox(r, m)
+	uid, err := messageUID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	q := r.URL.Query()
+	u, err := m.mailUser(r.Context(), q.Get("user"))
 	if err != nil {
 		writeError(w, mailStatus(err), err)
 		return
 	}
-	uid, err := strconv.ParseUint(r.PathValue("uid"), 10, 32)
-	if err != nil || uid == 0 {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("message id %q is not a UID", r.PathValue("uid")))
-		return
+	folder := q.Get("folder")
+	if folder == "" {
+		folder = mailstore.Inbox
 	}
-	body, err := m.Store.Body(r.Context(), user, folder, uint32(uid))
+	body, err := m.Store.Body(r.Context(), u, folder, uid)
 	if err != nil {
 		writeError(w, mailStatus(err), err)
 		return

@@ -62,21 +62,23 @@ type Options struct {
 
 // Node is one running Shoal node.
 type Node struct {
-	dataDir  string
-	opts     Options
-	started  time.Time
-	id       *Identity
-	db       *storage.DB
-	bus      *Bus
-	log      *slog.Logger
-	logFile  io.Closer
-	token    string
-	api      *controlAPI
-	cdn      *cdn.CDN
-	dns      *naming.Service
-	mail     *Mail // nil when mail is off
-	proxy    *proxy.Proxy
-	services []service // started, in start order
+	dataDir string
+	opts    Options
+	started time.Time
+	id      *Identity
+	db      *storage.DB
+	bus     *Bus
+	log     *slog.Logger
+	logFile io.Closer
+	token   string
+	api     *controlAPI
+	cdn     *cdn.CDN
+	dns     *naming.Service
+	mail    *Mail // nil when mail is off
+	// mailDeliveries records what became of queued mail; nil when mail is off.
+	mailDeliveries *mailDeliveryLog
+	proxy          *proxy.Proxy
+	services       []service // started, in start order
 
 	mu  sync.Mutex
 	cfg Config // effective config of this run, with live changes

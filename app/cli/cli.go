@@ -103,6 +103,11 @@ func newParser(p *program, stdout, stderr io.Writer) (*kong.Kong, error) {
 // Run runs the command line args (without the program name) and returns
 // the exit status. Errors go to stderr in one sentence.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	return run(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// run is Run reading standard input from stdin.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
 			c, ok := r.(exitCode)
@@ -117,6 +122,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		fmt.Fprintf(stderr, "shoal: %s\n", err)
 		return exitUsage
 	}
+	p.stdin = stdin
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(&p.Globals)
 	err = kctx.Run()

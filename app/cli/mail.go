@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -32,12 +34,45 @@ type mailSendCmd struct {
 	Cc      []string `placeholder:"ADDR" sep:"none" help:"A copy to (repeatable)."`
 	Bcc     []string `placeholder:"ADDR" sep:"none" help:"A blind copy to (repeatable)."`
 	Subject string   `placeholder:"S" help:"The subject."`
-	From    string   `placeholder:"USER" help:"Which of the node's users sends (default: the first)."`
+	From    string   `placeholder:"USER" help:"Which of the node's users sends (default: the node's own user)."`
+	Attach  []string `placeholder:"FILE" sep:"none" type:"existingfile" help:"Attach a file (repeatable)."`
+}
+
+// maxAttachBytes is what all attachments of one message may add up to:
+// the servers take messages of 25 MiB, and base64 makes them a third larger.
+const maxAttachBytes = 18 << 20
+
+// readAttachments reads the files to attach.
+func readAttachments(paths []string) ([]node.MailAttach, error) {
+	var out []node.MailAttach
+	total := 0
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("attachment: %w", err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("attachment %s is not a regular file", p)
+		}
+		if total += int(st.Size()); total > maxAttachBytes {
+			return nil, fmt.Errorf("the attachments come to over %d MiB, more than a message may carry", maxAttachBytes>>20)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("attachment: %w", err)
+		}
+		out = append(out, node.MailAttach{Name: filepath.Base(p), Data: data})
+	}
+	return out, nil
 }
 
 func (s *mailSendCmd) Run(ctx context.Context, g *Globals) error {
 	if len(s.To)+len(s.Cc)+len(s.Bcc) == 0 {
 		return usagef("give at least one recipient with --to, --cc or --bcc")
+	}
+	attach, err := readAttachments(s.Attach)
+	if err != nil {
+		return err
 	}
 	c, err := g.dial()
 	if err != nil {
@@ -50,7 +85,7 @@ func (s *mailSendCmd) Run(ctx context.Context, g *Globals) error {
 	if len(body) > 25<<20 {
 		return errors.New("the message body is over 25 MiB")
 	}
-	req := node.MailSend{User: s.From, To: s.To, Cc: s.Cc, Bcc: s.Bcc, Subject: s.Subject, Body: string(body)}
+	req := node.MailSend{User: s.From, To: s.To, Cc: s.Cc, Bcc: s.Bcc, Subject: s.Subject, Body: string(body), Attachments: attach}
 	var out struct{ Recipients []string }
 	if err := c.doJSON(ctx, http.MethodPost, "/api/v1/mail/send", req, &out); err != nil {
 		return err
@@ -62,7 +97,7 @@ func (s *mailSendCmd) Run(ctx context.Context, g *Globals) error {
 type mailLsCmd struct {
 	Folder string `arg:"" optional:"" placeholder:"FOLDER" default:"INBOX" help:"The folder."`
 	Unread bool   `help:"Only messages not read yet."`
-	User   string `placeholder:"USER" help:"Whose mailbox (default: the first user's)."`
+	User   string `placeholder:"USER" help:"Whose mailbox (default: the node's own user's)."`
 }
 
 func (l *mailLsCmd) Run(ctx context.Context, g *Globals) error {
@@ -88,6 +123,9 @@ func (l *mailLsCmd) Run(ctx context.Context, g *Globals) error {
 		if slices.Contains(m.Flags, `\Seen`) {
 			mark = " "
 		}
+		if m.Attachment {
+			mark += "@"
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", m.UID, mark, m.Date.Local().Format("2006-01-02 15:04"), m.From, m.Subject)
 	}
 	return tw.Flush()
@@ -96,7 +134,7 @@ func (l *mailLsCmd) Run(ctx context.Context, g *Globals) error {
 type mailReadCmd struct {
 	ID     uint32 `arg:"" name:"id" placeholder:"ID" help:"The message's ID, as 'shoal mail ls' shows it."`
 	Folder string `placeholder:"FOLDER" default:"INBOX" help:"The folder."`
-	User   string `placeholder:"USER" help:"Whose mailbox (default: the first user's)."`
+	User   string `placeholder:"USER" help:"Whose mailbox (default: the node's own user's)."`
 }
 
 func (rd *mailReadCmd) Run(ctx context.Context, g *Globals) error {

@@ -82,7 +82,25 @@ async function boot() {
   events.start();
 }
 
+// newMail counts the messages that arrived while another area was shown;
+// the Mail link carries the count until the Mail area is opened. The
+// stream's backlog (events from before the page opened) does not count.
+let newMail = 0;
+const openedAt = Date.now();
+
+function showNewMail() {
+  const link = document.querySelector('#nav a[data-area="mail"]');
+  if (!link) return;
+  if (newMail > 0) link.dataset.newMail = String(newMail);
+  else delete link.dataset.newMail;
+  link.title = newMail > 0 ? `${newMail} new message${newMail === 1 ? '' : 's'}` : '';
+}
+
 function onEvent(ev) {
+  if (ev.type === 'mail.arrived' && current?.area.id !== 'mail' && Date.parse(ev.time) >= openedAt) {
+    newMail++;
+    showNewMail();
+  }
   const st = node.get();
   if (!st) return;
   if (ev.type === 'settings.saved' && ev.data?.settings?.name && ev.data.settings.name !== st.name) {
@@ -130,6 +148,10 @@ function route() {
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.dataset.area === area.id) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
+  }
+  if (area.id === 'mail') {
+    newMail = 0;
+    showNewMail();
   }
   showTitle();
   area.render(main, { api, node, uptime, events, signal: leave.signal });

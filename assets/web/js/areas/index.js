@@ -8,9 +8,10 @@
 //
 // The area is reached at #/ID. Adding an area is one module and one line here.
 import library from './library.js';
+import mail from './mail.js';
 import names from './names.js';
 import network from './network.js';
 import node from './node.js';
 import settings from './settings.js';
 
-export const areas = [node, library, network, names, settings];
+export const areas = [node, library, network, names, mail, settings];
