@@ -277,7 +277,8 @@ func (q uiQueue) do(f func()) { q <- f }
 // does not hold within five seconds.
 func (q uiQueue) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	// A bound for a loaded machine running the race detector, not a timing.
+	deadline := time.After(30 * time.Second)
 	for !cond() {
 		select {
 		case f := <-q:

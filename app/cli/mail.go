@@ -35,7 +35,7 @@ type mailSendCmd struct {
 	Bcc     []string `placeholder:"ADDR" sep:"none" help:"A blind copy to (repeatable)."`
 	Subject string   `placeholder:"S" help:"The subject."`
 	From    string   `placeholder:"USER" help:"Which of the node's users sends (default: the node's own user)."`
-	Attach  []string `placeholder:"FILE" sep:"none" type:"existingfile" help:"Attach a file (repeatable)."`
+	Attach  []string `placeholder:"FILE" sep:"none" type:"path" help:"Attach a file (repeatable)."`
 }
 
 // maxAttachBytes is what all attachments of one message may add up to:

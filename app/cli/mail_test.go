@@ -36,7 +36,7 @@ func TestCLIMailSendWithAttachments(t *testing.T) {
 
 	// Bad input first: nothing is sent.
 	code, _, errOut := shoalIn(t, "body", "mail", "send", "--to", "bob@clmail.shoal", "--attach", filepath.Join(files, "missing"), "--data", dir)
-	if code != 2 || !strings.Contains(errOut, "missing") {
+	if code != 1 || !strings.Contains(errOut, "missing") {
 		t.Errorf("a missing attachment: %d %q", code, errOut)
 	}
 	big := filepath.Join(files, "big.bin")

@@ -77,8 +77,11 @@ type Options struct {
 // Server is an FTP server of the library.
 type Server struct {
 	opts Options
-	mu   sync.Mutex
-	ftp  *ftpserver.FtpServer
+
+	mu     sync.Mutex
+	closed bool
+	ftp    *ftpserver.FtpServer
+	ln     net.Listener
 }
 
 // New makes a server.
@@ -101,12 +104,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := ftpserver.NewFtpServer(d)
 	srv.Logger = s.opts.Log.With("part", "ftp-lib")
 	s.mu.Lock()
-	s.ftp = srv
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.ftp, s.ln = srv, ln
 	s.mu.Unlock()
-	stop := context.AfterFunc(ctx, func() { srv.Stop() })
+	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
 	err := srv.ListenAndServe()
-	if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed || ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
 	if err != nil {
@@ -115,13 +126,27 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close stops the server.
+// Close stops the server; it may be called more than once, and before
+// Serve.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	srv := s.ftp
-	s.mu.Unlock()
-	if srv != nil {
-		return srv.Stop()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.ftp == nil {
+		return nil
+	}
+	err := s.ftp.Stop()
+	if errors.Is(err, ftpserver.ErrNotListening) {
+		err = nil
+	}
+	if cerr := s.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("ftp: %w", err)
 	}
 	return nil
 }
