@@ -73,6 +73,7 @@ type Node struct {
 	dns      *naming.Service
 	mail     *Mail // nil when mail is off
 	proxy    *proxy.Proxy
+	browser  *browseClient
 	services []service // started, in start order
 
 	mu  sync.Mutex
@@ -160,6 +161,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if err := n.startProxy(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.startBrowser(); err != nil {
 		return nil, err
 	}
 	if err := n.startAPI(); err != nil {
