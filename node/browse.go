@@ -89,10 +89,10 @@ type CookieSite struct {
 	Cookies int    `json:"cookies"`
 }
 
-// Site is a published folder with an index.html, as the Browse areas list
+// BrowseSite is a published folder with an index.html, as the Browse areas list
 // it: URL goes through the proxy by name, PeerURL straight to a holder's
 // peer port (the web client frames it, on an origin that is not the UI's).
-type Site struct {
+type BrowseSite struct {
 	Name     string `json:"name"`
 	InfoHash string `json:"infohash"`
 	Holder   string `json:"holder"`
@@ -682,11 +682,11 @@ func (n *Node) ClearCookies(site string) (int, error) {
 	return len(keys), nil
 }
 
-// Sites are the group's sites: the folders in the network catalog with an
+// BrowseSites are the group's sites: the folders in the network catalog with an
 // index.html at their root, each at a holder that is up (this node
 // first). Until sites have names of their own, a site's address is its
 // holder's name and the gateway path of the folder.
-func (n *Node) Sites() []Site {
+func (n *Node) BrowseSites() []BrowseSite {
 	if n.cdn == nil {
 		return nil
 	}
@@ -697,7 +697,7 @@ func (n *Node) Sites() []Site {
 			peers[m.Record.ID] = addrs[0]
 		}
 	}
-	var out []Site
+	var out []BrowseSite
 	for _, e := range n.cdn.Catalog.Network() {
 		if e.Item.Kind != engine.KindFolder || !slices.ContainsFunc(e.Item.Files, func(f catalog.File) bool { return f.Path == "index.html" }) {
 			continue
@@ -708,7 +708,7 @@ func (n *Node) Sites() []Site {
 			if h.State == membership.Down {
 				continue
 			}
-			s := Site{Name: e.Item.Name, InfoHash: e.Item.InfoHash, Holder: h.Name,
+			s := BrowseSite{Name: e.Item.Name, InfoHash: e.Item.InfoHash, Holder: h.Name,
 				URL: "http://" + strings.ToLower(h.Name) + "." + zone + engine.GatewayPrefix + e.Item.InfoHash + "/index.html"}
 			if p, ok := peers[h.ID]; ok {
 				s.PeerURL = "http://" + p + engine.GatewayPrefix + e.Item.InfoHash + "/index.html"
@@ -719,4 +719,48 @@ func (n *Node) Sites() []Site {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return strings.ToLower(out[i].Name) < strings.ToLower(out[j].Name) })
 	return out
+}
+
+// siteOrigins are the members' peer origins, where sites are served: the
+// web client may frame these and nothing else.
+func (n *Node) siteOrigins() []string {
+	if n.cdn == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range n.cdn.Members.Members() {
+		if m.State == membership.Down {
+			continue
+		}
+		for _, a := range m.Record.PeerAddrs() {
+			out = append(out, "http://"+a)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// browseRoutes are the control API's routes for the web client's Browse
+// area.
+func (a *controlAPI) browseRoutes(api func(string, http.HandlerFunc)) {
+	api("GET /api/v1/browse/sites", a.getBrowseSites)
+}
+
+// BrowseSitesResult is the web client's list of sites and how to reach the proxy.
+type BrowseSitesResult struct {
+	Sites []BrowseSite `json:"sites"`
+	Proxy string       `json:"proxy,omitempty"` // HOST:PORT
+	PAC   string       `json:"pac,omitempty"`
+	Zone  string       `json:"zone"`
+}
+
+func (a *controlAPI) getBrowseSites(w http.ResponseWriter, r *http.Request) {
+	res := BrowseSitesResult{Sites: a.n.BrowseSites(), Zone: a.n.Config().DNS.Zone}
+	if res.Sites == nil {
+		res.Sites = []BrowseSite{}
+	}
+	if addr := a.n.ProxyAddr(); addr != "" {
+		res.Proxy, res.PAC = addr, "http://"+addr+"/proxy.pac"
+	}
+	writeJSON(w, http.StatusOK, res)
 }

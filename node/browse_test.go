@@ -233,3 +233,61 @@ func TestBrowseDownloads(t *testing.T) {
 		t.Fatal("download into a missing folder")
 	}
 }
+
+// publishSite publishes a folder with an index.html, a stylesheet and an
+// image on n and returns its infohash.
+func publishSite(t *testing.T, n *Node) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "garden")
+	os.MkdirAll(filepath.Join(dir, "img"), 0o700)
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte(`<title>The Garden</title><h1>Garden</h1><p><a href="about.html">About</a></p><img src="img/rose.png" alt="rose">`), 0o600)
+	os.WriteFile(filepath.Join(dir, "about.html"), []byte(`<title>About</title><p>About the garden.</p>`), 0o600)
+	os.WriteFile(filepath.Join(dir, "img", "rose.png"), []byte("\x89PNG not really"), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	it, err := n.Publish(ctx, dir, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return it.InfoHash
+}
+
+// TestBrowseSitesOfTheGroup: a published folder with an index.html is a
+// site of the group, reached by its holder's name through the proxy; the
+// web client gets it with the peer URL it may frame, and the UI's CSP lets
+// it frame the members' peer origins only.
+func TestBrowseSitesOfTheGroup(t *testing.T) {
+	a := startMember(t, "alpha", "127.0.0.2")
+	b := startMember(t, "beta", "127.0.0.3", a.CDN().PeerAddr())
+	waitFor(t, "the two nodes to see each other", func() bool { return aliveMembers(a) == 2 && aliveMembers(b) == 2 })
+	ih := publishSite(t, a)
+	waitFor(t, "beta to see alpha's site", func() bool { return len(b.BrowseSites()) == 1 })
+	s := b.BrowseSites()[0]
+	if s.Name != "garden" || s.Holder != "alpha" || s.URL != "http://alpha.shoal/cdn/"+ih+"/index.html" ||
+		s.PeerURL != "http://"+a.CDN().PeerAddr()+"/cdn/"+ih+"/index.html" {
+		t.Fatalf("site %+v", s)
+	}
+	res := browse(t, b, BrowseRequest{URL: s.URL})
+	if res.Status != 200 || res.Page == nil || res.Page.Title != "The Garden" {
+		t.Fatalf("site through beta's proxy: %+v", res)
+	}
+	if img := res.Page.Images(); len(img) != 1 || img[0] != "http://alpha.shoal/cdn/"+ih+"/img/rose.png" {
+		t.Fatalf("images %v", img)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	data, _, err := b.BrowseResource(ctx, res.Page.Images()[0])
+	if err != nil || string(data) != "\x89PNG not really" {
+		t.Fatalf("image: %q %v", data, err)
+	}
+
+	resp, body := call(t, b, "GET", "/api/v1/browse/sites", b.token, "")
+	sites, _ := body["sites"].([]any)
+	if resp.StatusCode != 200 || len(sites) != 1 || body["pac"] != "http://"+b.ProxyAddr()+"/proxy.pac" {
+		t.Fatalf("GET /api/v1/browse/sites: %d %v", resp.StatusCode, body)
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "frame-src http://"+a.CDN().PeerAddr()) || strings.Contains(csp, b.UIAddress()) {
+		t.Fatalf("CSP %q", csp)
+	}
+}
