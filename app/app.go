@@ -89,6 +89,7 @@ func newWindow(a fyne.App, n Node, do func(func())) fyne.Window {
 		{"Library", theme.StorageIcon(), func() fyne.CanvasObject { return library.content }},
 		{"Network", theme.GridIcon(), func() fyne.CanvasObject { return newNetworkView(n, l).content }},
 		{"Names", theme.SearchIcon(), func() fyne.CanvasObject { return newNamesView(n, l, a.Clipboard()).content }},
+		{"Browse", theme.DocumentIcon(), func() fyne.CanvasObject { return newBrowseView(n, l, a).content }},
 		{"Settings", theme.SettingsIcon(), func() fyne.CanvasObject { return newSettingsView(n, l).content }},
 	}
 	tabs := container.NewAppTabs()
