@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -117,7 +118,33 @@ func newBrowseView(n Node, l loop, a fyne.App) *browseView {
 	v.stop.Disable()
 	v.updateButtons()
 	v.navigate(node.BrowseRequest{URL: startPage}, false)
+	go v.followSites()
 	return v
+}
+
+// followSites redraws the start page, while it is shown, when the group's
+// sites change.
+func (v *browseView) followSites() {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	last := fmt.Sprint(v.b.BrowseSites())
+	for {
+		select {
+		case <-v.loop.ctx.Done():
+			return
+		case <-t.C:
+		}
+		sites := fmt.Sprint(v.b.BrowseSites())
+		if sites == last {
+			continue
+		}
+		last = sites
+		v.loop.do(func() {
+			if v.current.URL == startPage {
+				v.show(v.ownPage(startPage), nil)
+			}
+		})
+	}
 }
 
 // open goes to what the user typed: a URL, or a name to which http:// is
@@ -179,7 +206,7 @@ func enable(b *widget.Button, on bool) {
 // fetched them. With push the page shown goes on the back stack. A POST is
 // not repeated by back, forward or reload: those get its result's URL.
 func (v *browseView) navigate(r node.BrowseRequest, push bool) {
-	if push && (v.result != nil || strings.HasPrefix(v.current.URL, "shoal:")) && v.current.URL != "" {
+	if push && v.current.URL != "" && (r.URL != v.current.URL || r.Method == "POST") {
 		v.backStack = append(v.backStack, v.current)
 		v.fwdStack = nil
 	}
