@@ -7,10 +7,11 @@
 //   (seconds, on the node's clock), events (the live EventStream) and signal.
 //
 // The area is reached at #/ID. Adding an area is one module and one line here.
+import browse from './browse.js';
 import library from './library.js';
 import names from './names.js';
 import network from './network.js';
 import node from './node.js';
 import settings from './settings.js';
 
-export const areas = [node, library, network, names, settings];
+export const areas = [node, library, network, names, browse, settings];
