@@ -146,35 +146,103 @@ func siteOf(host string) string {
 }
 
 // startBrowser builds the fetcher and loads the kept cookies. It starts
-// after the proxy, which it fetches through.
+// after the proxy, which it fetches through: over an in-memory connection
+// that the proxy serves like any other, so the fetcher works whatever
+// address the proxy listens on (a LAN address would not be a loopback
+// source) and its requests count in the proxy's statistics.
 func (n *Node) startBrowser() error {
 	b := &browseClient{n: n, cookies: map[string]storedCookie{}}
 	if err := b.load(); err != nil {
 		return err
 	}
+	if n.proxy == nil {
+		return errors.New("node: browse: the proxy is not running")
+	}
+	ln := newMemListener()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := n.proxy.Serve(context.Background(), ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			n.log.Warn("browse: the proxy stopped serving the browser", "err", err)
+		}
+	}()
 	b.client = &http.Client{
 		Jar: (*browserJar)(b),
 		Transport: &http.Transport{
-			Proxy: func(*http.Request) (*url.URL, error) {
-				addr := n.ProxyAddr()
-				if addr == "" {
-					return nil, errors.New("node: browse: the proxy is not running (proxy settings)")
-				}
-				return &url.URL{Scheme: "http", Host: addr}, nil
-			},
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+			// Every request goes to the proxy; the address only names it.
+			Proxy:                 http.ProxyURL(&url.URL{Scheme: "http", Host: "proxy.local.shoal"}),
+			DialContext:           func(ctx context.Context, _, _ string) (net.Conn, error) { return ln.dial(ctx) },
 			ResponseHeaderTimeout: 45 * time.Second,
 			IdleConnTimeout:       60 * time.Second,
 			MaxIdleConnsPerHost:   8,
 		},
 	}
 	n.browser = b
-	n.services = append(n.services, service{"browser", func(context.Context) error {
+	n.services = append(n.services, service{"browser", func(ctx context.Context) error {
 		b.client.CloseIdleConnections()
-		return nil
+		ln.Close()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("node: browse: %w", ctx.Err())
+		}
 	}})
 	return nil
 }
+
+// memListener hands the proxy the browser's connections, made in memory.
+// They come from loopback, which is what they are: the local user.
+type memListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+var loopbackAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+
+func newMemListener() *memListener {
+	return &memListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *memListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *memListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *memListener) Addr() net.Addr { return loopbackAddr }
+
+func (l *memListener) dial(ctx context.Context) (net.Conn, error) {
+	server, client := net.Pipe()
+	select {
+	case l.conns <- loopbackConn{server}:
+		return loopbackConn{client}, nil
+	case <-l.done:
+		server.Close()
+		client.Close()
+		return nil, errors.New("node: browse: the node is stopping")
+	case <-ctx.Done():
+		server.Close()
+		client.Close()
+		return nil, ctx.Err()
+	}
+}
+
+// loopbackConn is one end of an in-memory connection, addressed as
+// loopback.
+type loopbackConn struct{ net.Conn }
+
+func (loopbackConn) LocalAddr() net.Addr  { return loopbackAddr }
+func (loopbackConn) RemoteAddr() net.Addr { return loopbackAddr }
 
 // load rebuilds the jar from the database, dropping expired cookies.
 func (b *browseClient) load() error {

@@ -64,6 +64,22 @@ func browseOrigin(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
+// startBrowseNode starts a node on free ports in dir without FTP, which
+// these tests do not use (its stop may fail when it had no time to listen,
+// and these tests restart nodes at once).
+func startBrowseNode(t *testing.T, dir string) *Node {
+	t.Helper()
+	opts := testOptions(dir)
+	base := opts.Override
+	opts.Override = func(c *Config) { base(c); c.FTP.Enabled = false }
+	n, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
 func browse(t *testing.T, n *Node, r BrowseRequest) *BrowseResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -82,7 +98,7 @@ func TestBrowseKeepsCookiesAcrossARestart(t *testing.T) {
 	origin := browseOrigin(t)
 	other := strings.Replace(origin, "127.0.0.1", "localhost", 1) // another cookie site, same server
 	dir := t.TempDir()
-	n := startNode(t, dir)
+	n := startBrowseNode(t, dir)
 	browse(t, n, BrowseRequest{URL: origin + "/login?n=1"})
 	browse(t, n, BrowseRequest{URL: other + "/login?n=2"})
 	if got := browse(t, n, BrowseRequest{URL: origin + "/whoami"}).Text; got != "sid=ada-1; tab=session" && got != "sid=ada-1;tab=session" {
@@ -92,7 +108,7 @@ func TestBrowseKeepsCookiesAcrossARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	n = startNode(t, dir)
+	n = startBrowseNode(t, dir)
 	if got := browse(t, n, BrowseRequest{URL: origin + "/whoami"}).Text; got != "sid=ada-1" {
 		t.Fatalf("after restart the origin got %q, want the kept cookie only", got)
 	}
@@ -113,7 +129,7 @@ func TestBrowseKeepsCookiesAcrossARestart(t *testing.T) {
 		t.Fatalf("bad site: %v", err)
 	}
 	n.Close()
-	n = startNode(t, dir)
+	n = startBrowseNode(t, dir)
 	if got := browse(t, n, BrowseRequest{URL: other + "/whoami"}).Text; got != "" {
 		t.Fatalf("cleared cookies came back after a restart: %q", got)
 	}
@@ -125,7 +141,7 @@ func TestBrowseKeepsCookiesAcrossARestart(t *testing.T) {
 func TestBrowseHistoryBookmarksAndTheProxy(t *testing.T) {
 	origin := browseOrigin(t)
 	dir := t.TempDir()
-	n := startNode(t, dir)
+	n := startBrowseNode(t, dir)
 	before := n.Proxy().Stats()
 	first := browse(t, n, BrowseRequest{URL: origin + "/page/1#top"})
 	if first.Page == nil || first.Page.Title != "Page 1" || first.URL != origin+"/page/1" {
@@ -151,7 +167,7 @@ func TestBrowseHistoryBookmarksAndTheProxy(t *testing.T) {
 	}
 	n.Close()
 
-	n = startNode(t, dir)
+	n = startBrowseNode(t, dir)
 	h := n.History(0)
 	if len(h) != 3 || h[0].Title != "Page 1" || h[1].Title != "Page 2" || h[2].URL != origin+"/page/1" || !h[0].At.After(h[2].At) {
 		t.Fatalf("history %+v", h)
@@ -173,7 +189,7 @@ func TestBrowseHistoryBookmarksAndTheProxy(t *testing.T) {
 // POST is not history.
 func TestBrowseSubmitsAFormByPost(t *testing.T) {
 	origin := browseOrigin(t)
-	n := startNode(t, t.TempDir())
+	n := startBrowseNode(t, t.TempDir())
 	res := browse(t, n, BrowseRequest{URL: origin + "/form"})
 	var form *htmlpage.FormModel
 	for _, b := range res.Page.Blocks {
@@ -211,7 +227,7 @@ func TestBrowseSubmitsAFormByPost(t *testing.T) {
 // never over a file there, and may go into the Library.
 func TestBrowseDownloads(t *testing.T) {
 	origin := browseOrigin(t)
-	n := startNode(t, t.TempDir())
+	n := startBrowseNode(t, t.TempDir())
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
