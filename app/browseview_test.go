@@ -38,6 +38,7 @@ type fakeBrowser struct {
 	resources []string
 	bookmarks []node.Bookmark
 	cleared   []string
+	downloads []string
 	sites     []node.BrowseSite
 	// hold, when set, keeps Browse of that URL waiting until its ctx ends.
 	hold string
@@ -64,6 +65,9 @@ func (f *fakeBrowser) Browse(ctx context.Context, r node.BrowseRequest) (*node.B
 	if hold {
 		<-ctx.Done()
 		return nil, ctx.Err()
+	}
+	if strings.HasSuffix(r.URL, ".bin") {
+		return &node.BrowseResult{URL: r.URL, Status: 200, ContentType: "application/octet-stream", Size: 3 << 20}, nil
 	}
 	if !ok {
 		return nil, fmt.Errorf("node: browse %s: 404 Not Found", r.URL)
@@ -93,7 +97,20 @@ func (f *fakeBrowser) BrowseResource(ctx context.Context, rawURL string) ([]byte
 }
 
 func (f *fakeBrowser) Download(ctx context.Context, rawURL, dir string, publish bool) (string, *engine.Item, error) {
-	return "", nil, errors.New("not in this test")
+	f.bmu.Lock()
+	defer f.bmu.Unlock()
+	f.downloads = append(f.downloads, fmt.Sprintf("%s -> %s publish=%v", rawURL, dir, publish))
+	it := &engine.Item{InfoHash: strings.Repeat("e", 40)}
+	if !publish {
+		it = nil
+	}
+	return dir + "/seeds.bin", it, nil
+}
+
+func (f *fakeBrowser) downloaded() []string {
+	f.bmu.Lock()
+	defer f.bmu.Unlock()
+	return slices.Clone(f.downloads)
 }
 
 func (f *fakeBrowser) History(limit int) []node.HistoryEntry { return nil }
@@ -357,6 +374,23 @@ func TestBrowseStartPageBookmarksCookiesAndStop(t *testing.T) {
 	}
 	v.open("http://missing.example/")
 	q.waitFor(t, "the error", func() bool { return strings.Contains(v.status.Text, "404") })
+}
+
+// TestBrowseOffersADownload: what is not HTML or text is offered for
+// download into the folder, or into the Library.
+func TestBrowseOffersADownload(t *testing.T) {
+	f := newFakeBrowser(t)
+	v, _, q := openBrowse(t, f)
+	v.downloadDir = t.TempDir()
+	visit(t, v, q, "http://www.alpha.shoal/seeds.bin")
+	if !showsText(v.body, "application/octet-stream") || !showsText(v.body, "(3 MiB)") {
+		t.Fatalf("shown %q", shownTexts(v.body))
+	}
+	test.Tap(buttonIn(v.body, "Download into the Library"))
+	q.waitFor(t, "the download", func() bool { return strings.Contains(v.status.Text, "published it into the Library") })
+	if d := f.downloaded(); len(d) != 1 || d[0] != "http://www.alpha.shoal/seeds.bin -> "+v.downloadDir+" publish=true" {
+		t.Fatalf("downloads %q", d)
+	}
 }
 
 func TestBrowseWithoutABrowserSaysSo(t *testing.T) {
