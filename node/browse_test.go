@@ -307,3 +307,42 @@ func TestBrowseSitesOfTheGroup(t *testing.T) {
 		t.Fatalf("CSP %q", csp)
 	}
 }
+
+// TestBrowseWithTheProxyOnALANAddress: with the node bound to a LAN
+// address, a connection to the proxy from this host comes from that
+// address, which the default allowed sources (loopback) refuse; the
+// browser, which the proxy serves in memory, still fetches. Skipped on a
+// host with no address but loopback.
+func TestBrowseWithTheProxyOnALANAddress(t *testing.T) {
+	var lan string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+			lan = ipn.IP.String()
+			break
+		}
+	}
+	if lan == "" {
+		t.Skip("no address but loopback on this host")
+	}
+	origin := browseOrigin(t)
+	dir := t.TempDir()
+	opts := testOptions(dir)
+	base := opts.Override
+	opts.Override = func(c *Config) { base(c); c.Bind = lan; c.FTP.Enabled = false }
+	n, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if !strings.HasPrefix(n.ProxyAddr(), lan+":") {
+		t.Fatalf("proxy on %s, not on %s", n.ProxyAddr(), lan)
+	}
+	hdr, _ := curlProxy(t, n.ProxyAddr(), origin+"/page/1")
+	if !strings.HasPrefix(hdr, "HTTP/1.1 403") {
+		t.Fatalf("curl from %s through the proxy: %s", lan, hdr)
+	}
+	if res := browse(t, n, BrowseRequest{URL: origin + "/page/1"}); res.Status != 200 || res.Page.Title != "Page 1" {
+		t.Fatalf("browse: %+v", res)
+	}
+}
