@@ -79,6 +79,9 @@ type browseView struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc // stops the navigation under way
 
+	pageCtx    context.Context // the page shown: its images load within it
+	pageCancel context.CancelFunc
+
 	downloadDir string
 	content     fyne.CanvasObject
 }
@@ -264,6 +267,10 @@ func (v *browseView) stopLoading() {
 
 // show draws p (or, for what is not HTML, res's text or a download offer).
 func (v *browseView) show(p *htmlpage.Page, res *node.BrowseResult) {
+	if v.pageCancel != nil {
+		v.pageCancel() // the last page's images that still load are not wanted
+	}
+	v.pageCtx, v.pageCancel = context.WithCancel(v.loop.ctx)
 	v.body.RemoveAll()
 	switch {
 	case p != nil:
@@ -433,7 +440,7 @@ func (v *browseView) image(bl htmlpage.Block) fyne.CanvasObject {
 	if bl.Link != "" {
 		box.Add(widget.NewRichText(v.link(alt, bl.Link)))
 	}
-	ctx := v.loop.ctx
+	ctx := v.pageCtx
 	go func() {
 		data, _, err := v.b.BrowseResource(ctx, bl.Src)
 		var img image.Image
@@ -441,6 +448,9 @@ func (v *browseView) image(bl htmlpage.Block) fyne.CanvasObject {
 			img, _, err = image.Decode(bytes.NewReader(data))
 		}
 		v.loop.do(func() {
+			if ctx.Err() != nil {
+				return // the page is gone
+			}
 			if err != nil {
 				holder.Objects = []fyne.CanvasObject{widget.NewLabel("[" + alt + ": " + err.Error() + "]")}
 				holder.Refresh()
