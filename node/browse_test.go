@@ -2,9 +2,12 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -344,5 +347,42 @@ func TestBrowseWithTheProxyOnALANAddress(t *testing.T) {
 	}
 	if res := browse(t, n, BrowseRequest{URL: origin + "/page/1"}); res.Status != 200 || res.Page.Title != "Page 1" {
 		t.Fatalf("browse: %+v", res)
+	}
+}
+
+// TestBrowseHTTPSThroughATunnel: an https:// page goes through the proxy's
+// CONNECT tunnel (to a port the settings allow), with its cookies, and is
+// not cached: the proxy sees a tunnel, not the page.
+func TestBrowseHTTPSThroughATunnel(t *testing.T) {
+	origin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("k"); err == nil {
+			fmt.Fprintf(w, "<title>again %s</title>", c.Value)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: "k", Value: "v1", Secure: true, MaxAge: 60})
+		fmt.Fprint(w, "<title>secure</title>")
+	}))
+	t.Cleanup(origin.Close)
+	port := origin.Listener.Addr().(*net.TCPAddr).Port
+	opts := testOptions(t.TempDir())
+	base := opts.Override
+	opts.Override = func(c *Config) { base(c); c.FTP.Enabled = false; c.Proxy.ConnectPorts = []int{port} }
+	n, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	pool := x509.NewCertPool()
+	pool.AddCert(origin.Certificate())
+	n.browser.client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool}
+
+	if res := browse(t, n, BrowseRequest{URL: origin.URL + "/"}); res.Page.Title != "secure" {
+		t.Fatalf("first: %+v", res)
+	}
+	if res := browse(t, n, BrowseRequest{URL: origin.URL + "/"}); res.Page.Title != "again v1" {
+		t.Fatalf("second: %+v", res.Page)
+	}
+	if st := n.Proxy().Stats(); st.Tunnels < 1 || st.Requests != 0 {
+		t.Fatalf("proxy stats %+v", st)
 	}
 }
