@@ -108,6 +108,7 @@ func buildWindow(a fyne.App, n Node, do func(func())) windowParts {
 		{"Network", theme.GridIcon(), func() fyne.CanvasObject { return newNetworkView(n, l).content }},
 		{"Names", theme.SearchIcon(), func() fyne.CanvasObject { return newNamesView(n, l, a.Clipboard()).content }},
 		{"Mail", theme.MailComposeIcon(), func() fyne.CanvasObject { return mailArea.content }},
+		{"Browse", theme.DocumentIcon(), func() fyne.CanvasObject { return newBrowseView(n, l, a).content }},
 		{"Settings", theme.SettingsIcon(), func() fyne.CanvasObject { return newSettingsView(n, l).content }},
 	}
 	tabs := container.NewAppTabs()

@@ -103,6 +103,7 @@ func (a *controlAPI) handler() http.Handler {
 	a.mailRoutes(api)
 	a.proxyRoutes(api)
 	a.siteRoutes(api)
+	a.browseRoutes(api)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -121,7 +122,7 @@ func (a *controlAPI) handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		static.ServeHTTP(w, r)
 	})
-	return a.checkHost(securityHeaders(mux))
+	return a.checkHost(securityHeaders(mux, a.n.siteOrigins))
 }
 
 // checkHost refuses requests whose Host is neither the UI address nor
@@ -144,10 +145,17 @@ func (a *controlAPI) checkHost(next http.Handler) http.Handler {
 	})
 }
 
-func securityHeaders(next http.Handler) http.Handler {
+// securityHeaders sets the headers of every answer; frames lists the only
+// origins the web client may frame (the members' peer ports, which serve
+// the group's sites), never the UI's own.
+func securityHeaders(next http.Handler, frames func() []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: https: http:; frame-ancestors 'none'")
+		frameSrc := "'none'"
+		if f := frames(); len(f) > 0 {
+			frameSrc = strings.Join(f, " ")
+		}
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: https: http:; frame-src "+frameSrc+"; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")

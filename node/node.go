@@ -78,6 +78,7 @@ type Node struct {
 	// mailDeliveries records what became of queued mail; nil when mail is off.
 	mailDeliveries *mailDeliveryLog
 	proxy          *proxy.Proxy
+	browser        *browseClient
 	services       []service // started, in start order
 
 	mu  sync.Mutex
@@ -168,6 +169,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.startSites()
+	if err := n.startBrowser(); err != nil {
+		return nil, err
+	}
 	if err := n.startAPI(); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@
 //   (seconds, on the node's clock), events (the live EventStream) and signal.
 //
 // The area is reached at #/ID. Adding an area is one module and one line here.
+import browse from './browse.js';
 import library from './library.js';
 import mail from './mail.js';
 import names from './names.js';
@@ -14,4 +15,4 @@ import network from './network.js';
 import node from './node.js';
 import settings from './settings.js';
 
-export const areas = [node, library, network, names, mail, settings];
+export const areas = [node, library, network, names, mail, browse, settings];
