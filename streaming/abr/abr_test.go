@@ -261,8 +261,14 @@ func TestQoE(t *testing.T) {
 	if q.Switches != 2 || q.Rebuffers != 1 || q.Rebuffer != 1500*ms {
 		t.Errorf("switches %d rebuffers %d rebuffer %v, want 2 1 1.5s", q.Switches, q.Rebuffers, q.Rebuffer)
 	}
+	// Sabre's time average: with 2 s segments and a 1 s start-up the
+	// session lasts 4 · 2 + 1.5 + 1 = 10.5 s = 5.25 segment times;
+	// −3.45 / 5.25 = −0.657143.
+	q.Startup = time.Second
+	near(t, "session", q.Session(2*time.Second), 5.25, 1e-9)
+	near(t, "time average", q.TimeAverage(2*time.Second), -3.45/5.25, 1e-9)
 	var empty QoE
-	if empty.PerSegment() != 0 || empty.MeanBitrate() != 0 {
+	if empty.PerSegment() != 0 || empty.MeanBitrate() != 0 || empty.TimeAverage(time.Second) != 0 {
 		t.Error("empty record is not zero")
 	}
 }

@@ -105,6 +105,16 @@ func TestReadTracesFolder(t *testing.T) {
 	if len(ts) != 2 || ts[0].Name != "a.json" || ts[1].Name != "b.json" {
 		t.Errorf("traces %v %v", ts[0].Name, len(ts))
 	}
+	// A folder of links (a subset of a set elsewhere) reads the same; a
+	// dangling link and a link to a folder are skipped.
+	links := t.TempDir()
+	os.Symlink(filepath.Join(dir, "b.json"), filepath.Join(links, "b.json"))
+	os.Symlink(filepath.Join(dir, "gone.json"), filepath.Join(links, "c.json"))
+	os.Symlink(dir, filepath.Join(links, "d"))
+	ts, err = ReadTraces(links, 0)
+	if err != nil || len(ts) != 1 || ts[0].Name != "b.json" {
+		t.Errorf("folder of links: %v, %d traces", err, len(ts))
+	}
 	if _, err := ReadTraces(t.TempDir(), 0); err == nil || !strings.Contains(err.Error(), "no trace files") {
 		t.Errorf("empty folder: %v", err)
 	}

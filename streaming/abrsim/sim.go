@@ -174,12 +174,15 @@ func Run(m *Movie, t *Trace, a abr.Algorithm, c Config) (*Result, error) {
 			first, end = net.fetch(now, size)
 		}
 		if seg > 0 && !c.NoAbandon && end > first {
-			// Check progress as the bits arrive.
+			// Check progress as the bits arrive: after at least
+			// progressBits and progressTime since the previous check, the
+			// first one's time counted from the request as in Sabre.
 			startBits := net.bitsAt(first)
-			at := first
+			at, prev := first, start
 			for at < end {
 				got := net.bitsAt(at) - startBits
-				next := math.Max(at+progressTime, net.timeFor(startBits+got+progressBits))
+				next := math.Max(prev+progressTime, net.timeFor(startBits+got+progressBits))
+				prev = next
 				if next >= end {
 					break
 				}
