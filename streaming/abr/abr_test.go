@@ -294,23 +294,92 @@ func TestShoal(t *testing.T) {
 	if d := (Shoal{}).Choose(s); d.Rendition != 0 {
 		t.Errorf("no history: rendition %d, want 0", d.Rendition)
 	}
-	// Steady 1500 kbps, 6 s of buffer: rendition 2 (8e6 bits) takes 5.3 s
-	// and drains the buffer; 1 (4e6 bits, 2.7 s) keeps it. Plans climb at
-	// most one step per segment, and a stall costs 4.3 per second.
+	// Steady 1500 kbps, 6 s of buffer, last rendition 1, horizon 4.
+	// Plain RobustMPC (no reserve): rendition 2 (8e6 bits) takes 5.3 s and
+	// drains the buffer; 1 (4e6 bits, 2.67 s) keeps it: plan 1,1,1,1 scores
+	// 4 · 2 = 8 and ends at 6 − 4 · 0.67 = 3.33 s. Plans climb at most one
+	// step per segment, and a stall costs 4.3 per second.
 	for i := 0; i < 5; i++ {
 		s.History = append(s.History, download(1, 1500, 2*time.Second, 0))
 	}
 	s.Buffer = 6 * time.Second
-	if d := (Shoal{}).Choose(s); d.Rendition != 1 {
-		t.Errorf("1500 kbps: rendition %d, want 1", d.Rendition)
+	if d := (Shoal{Reserve: -1}).Choose(s); d.Rendition != 1 {
+		t.Errorf("1500 kbps, no reserve: rendition %d, want 1", d.Rendition)
+	}
+	// With the default reserve, min(15 s, 6 s + 4 s) = 10 s at 0.35 · 4.3 =
+	// 1.505 per second short: 1,1,1,1 scores 8 − 6.67 · 1.505 = −2.03;
+	// 1,1,0,0 ends at 6 s: 6 − 1 − 4 · 1.505 = −1.02; 0,0,0,0 (1.33 s each)
+	// ends at 8.67 s: 4 − 1 − 1.33 · 1.505 = 0.99, the best.
+	if d := (Shoal{}).Choose(s); d.Rendition != 0 {
+		t.Errorf("1500 kbps, reserve: rendition %d, want 0", d.Rendition)
 	}
 	// The same, with the next five segments already held locally in the top
-	// rendition: they are free, so take it.
+	// rendition: they are free (the buffer grows to 14 s), so take it.
 	for k := 0; k < 5; k++ {
 		s.Holders = append(s.Holders, Holders{Local: []bool{false, false, true}})
 	}
 	if d := (Shoal{}).Choose(s); d.Rendition != 2 {
 		t.Errorf("top held locally: rendition %d, want 2", d.Rendition)
+	}
+}
+
+func TestShoalErrorCap(t *testing.T) {
+	// Four downloads at 4000 kbps, then one at 400: harmonic mean
+	// 5 / (4/4000 + 1/400) = 1428.6 kbps; the last one was predicted at
+	// 4000, off by 9 (900 %).
+	s := ladder()
+	for i := 0; i < 4; i++ {
+		s.History = append(s.History, download(1, 4000, 2*time.Second, 0))
+	}
+	s.History = append(s.History, download(1, 400, 2*time.Second, 0))
+	s.Buffer = 20 * time.Second
+	// Uncapped: 1428.6 / 10 = 142.9 kbps, 14 s for even rendition 0: stalls
+	// whatever the plan, so the lowest.
+	if d := (Shoal{ErrorCap: -1}).Choose(s); d.Rendition != 0 {
+		t.Errorf("uncapped: rendition %d, want 0", d.Rendition)
+	}
+	// Capped at 0.4: 1020.4 kbps, rendition 1 takes 3.92 s, 0 takes 1.96 s;
+	// reserve min(15, 24) = 15 s. Plan 1,1,0,0 ends at 16.24 s and scores
+	// 2 + 2 + 1 + 1 − 1 = 5; 1,1,1,1 ends at 12.32 s: 8 − 2.68 · 1.505 =
+	// 3.97; 1,1,1,0 ends at 14.28 s: 6 − 0.72 · 1.505 = 4.92; 0,… at most 3.
+	if d := (Shoal{}).Choose(s); d.Rendition != 1 {
+		t.Errorf("capped: rendition %d, want 1", d.Rendition)
+	}
+}
+
+func TestShoalAbandon(t *testing.T) {
+	s := ladder()
+	for i := 0; i < 5; i++ {
+		s.History = append(s.History, download(1, 1500, 2*time.Second, 0))
+	}
+	s.Buffer = 2 * time.Second // left now, while rendition 2 downloads
+	p := Progress{Segment: 1, Rendition: 2, Size: 8e6, Bits: 0.5e6, Elapsed: time.Second}
+	// 0.5e6 bits in 1 s, shrunk towards the 1500 kbps prediction by 1 s:
+	// (0.5e6 + 1.5e6) / 2000 ms = 1000 kbps. The 7.5e6 bits left take 7.5 s:
+	// 5.5 s of stall, 4 − 23.65 − 2 = −21.65. Rendition 0 (2e6 bits) takes
+	// 2 s, no stall: 1 − 1 = 0; rendition 1 stalls 2 s: 2 − 8.6 = −6.6.
+	if to, ok := (Shoal{}).Abandon(s, p); !ok || to != 0 {
+		t.Errorf("slow: abandon %d %v, want to 0", to, ok)
+	}
+	// 4e6 bits in 1 s: (4e6 + 1.5e6) / 2000 = 2750 kbps, the rest in 1.45 s,
+	// before the buffer drains: keep.
+	p.Bits = 4e6
+	if to, ok := (Shoal{}).Abandon(s, p); ok {
+		t.Errorf("fast: abandoned to %d", to)
+	}
+	// The retry of an abandoned segment stays at or below the rendition
+	// proposed, however fast the history says the link is.
+	s.History = append(s.History, Download{Segment: 1, Rendition: 2, Size: 8e6, Bits: 0.5e6,
+		Transfer: time.Second, Abandoned: true, AbandonTo: 0})
+	s.Buffer = 20 * time.Second
+	if d := (Shoal{}).Choose(s); d.Rendition != 0 {
+		t.Errorf("retry after abandoning to 0: rendition %d", d.Rendition)
+	}
+	// The next segment is free again: at 1500 kbps with 20 s of buffer,
+	// rendition 1 (2.67 s per segment, ends at 17.3 s ≥ 15 s).
+	s.Segment = 2
+	if d := (Shoal{}).Choose(s); d.Rendition != 1 {
+		t.Errorf("next segment: rendition %d, want 1", d.Rendition)
 	}
 }
 
