@@ -1,8 +1,11 @@
 // Command abrsim compares ABR algorithms on network traces: it plays a movie
 // over every trace with each algorithm in the trace-driven simulator of
 // streaming/abrsim, and with the offline optimum, and prints per algorithm
-// the mean QoE_lin per segment (per trace, then over traces), mean bitrate,
-// rebuffering and switches.
+// the mean QoE_lin per segment (per trace, then over traces), the same per
+// segment of session time as Sabre reports it, mean bitrate, rebuffering and
+// switches. bolae-sabre is BOLA-E as Sabre runs it by default (BOLA-U, BOLA
+// buffer max(25 s, 10 s + 2 s × renditions)), for comparison with Sabre's
+// figures; bolae is dash.js's (BOLA-O), the one the player uses.
 //
 //	go run ./streaming/cmd/abrsim --movie bbb.json --trace traces/3g \
 //	    --abr throughput,bolae,shoal,optimum --buffer 25 [--json] [--plot out.svg]
@@ -211,11 +214,13 @@ func simulate(o *options, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s over %s: %d trace(s), buffer %gs\n\n", o.movie, o.trace, len(traces), o.buffer.Seconds())
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "algorithm\tQoE/segment\tsd\tbitrate kbps\trebuffer s\trebuffers\tswitches\tabandoned\t")
+	fmt.Fprintln(tw, "algorithm\tQoE/segment\tsd\tQoE/time\tsd\tbitrate kbps\trebuffer s\trebuffers\tswitches\tabandoned\t")
 	for _, s := range rep.Algorithms {
-		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t\n",
-			s.Algorithm, s.QoE, s.QoEStd, s.Bitrate, s.Rebuffer, s.Rebuffers, s.Switches, s.Abandoned)
+		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t\n",
+			s.Algorithm, s.QoE, s.QoEStd, s.QoETime, s.QoETimeStd, s.Bitrate, s.Rebuffer, s.Rebuffers, s.Switches, s.Abandoned)
 	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "QoE/segment: QoE_lin per segment of the movie; QoE/time: per segment of session time (Sabre's time average).")
 	tw.Flush()
 	fmt.Fprintf(stdout, "\nwall %.1fs, cpu %.1fs\n", rep.WallS, rep.CPUS)
 	return nil

@@ -35,7 +35,7 @@ func TestRunTable(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	for _, want := range []string{"2 trace(s)", "throughput", "bolae", "shoal", "optimum", "QoE/segment", "wall"} {
+	for _, want := range []string{"2 trace(s)", "throughput", "bolae", "shoal", "optimum", "QoE/segment", "QoE/time", "wall"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
