@@ -353,3 +353,49 @@ func TestOptimumBeatsAlgorithms(t *testing.T) {
 		t.Error("a step that does not divide the segment accepted")
 	}
 }
+
+// probe fetches rendition 1 and records when the abandonment rule is asked.
+type probe struct{ checks []time.Duration }
+
+func (*probe) Name() string { return "probe" }
+
+func (*probe) Choose(s *abr.State) abr.Decision { return abr.Decision{Rendition: min(1, s.Segment)} }
+
+func (p *probe) Abandon(s *abr.State, pr abr.Progress) (int, bool) {
+	if pr.Segment == 1 {
+		p.checks = append(p.checks, pr.Elapsed)
+	}
+	return 0, false
+}
+
+// Sabre checks a download after at least 12000 bits and 50 ms since the
+// previous check, the first one's 50 ms counted from the request.
+func TestRunProgressChecks(t *testing.T) {
+	m := flat(2, 2*time.Second, 500, 1000)
+	// 20 ms latency, 1200 kbps: 12000 bits take 10 ms, so time decides: the
+	// first check at 50 ms from the request (30 ms after the first bit),
+	// then every 50 ms until the 2e6 bits are in at 20 + 1666.7 ms.
+	tr := &Trace{Name: "probe", Periods: []Period{{time.Hour, 1200, 20 * ms}}}
+	p := &probe{}
+	if _, err := Run(m, tr, p, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.checks) != 33 {
+		t.Fatalf("%d checks, want 33 (50 ms … 1650 ms): %v", len(p.checks), p.checks)
+	}
+	for i, c := range p.checks {
+		if want := time.Duration(i+1) * 50 * ms; c < want-time.Microsecond || c > want+time.Microsecond {
+			t.Errorf("check %d at %v, want %v", i, c, want)
+		}
+	}
+	// 120 kbps: 12000 bits take 100 ms and decide: checks at 20 + 100 k ms.
+	tr.Periods[0].Kbps = 120
+	p.checks = nil
+	if _, err := Run(m, tr, p, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.checks) == 0 || p.checks[0] < 120*ms-time.Microsecond || p.checks[0] > 120*ms+time.Microsecond ||
+		p.checks[1]-p.checks[0] < 100*ms-time.Microsecond {
+		t.Errorf("slow link checks %v, want 120 ms, 220 ms, …", p.checks[:min(3, len(p.checks))])
+	}
+}
