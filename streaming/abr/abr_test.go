@@ -324,26 +324,40 @@ func TestShoal(t *testing.T) {
 }
 
 func TestShoalErrorCap(t *testing.T) {
-	// Four downloads at 4000 kbps, then one at 400: harmonic mean
-	// 5 / (4/4000 + 1/400) = 1428.6 kbps; the last one was predicted at
-	// 4000, off by 9 (900 %).
+	// Four downloads at 3900 kbps, then one at 400, all slower than the top
+	// rendition (4000), so the risk is 1: harmonic mean
+	// 5 / (4/3900 + 1/400) = 1418.2 kbps; the last one was predicted at
+	// 3900, off by 8.75.
 	s := ladder()
 	for i := 0; i < 4; i++ {
-		s.History = append(s.History, download(1, 4000, 2*time.Second, 0))
+		s.History = append(s.History, download(1, 3900, 2*time.Second, 0))
 	}
 	s.History = append(s.History, download(1, 400, 2*time.Second, 0))
 	s.Buffer = 20 * time.Second
-	// Uncapped: 1428.6 / 10 = 142.9 kbps, 14 s for even rendition 0: stalls
-	// whatever the plan, so the lowest.
+	// Uncapped: 1418.2 / 9.75 = 145 kbps, 13.8 s for even rendition 0:
+	// stalls whatever the plan, so the lowest.
 	if d := (Shoal{ErrorCap: -1}).Choose(s); d.Rendition != 0 {
 		t.Errorf("uncapped: rendition %d, want 0", d.Rendition)
 	}
-	// Capped at 0.4: 1020.4 kbps, rendition 1 takes 3.92 s, 0 takes 1.96 s;
-	// reserve min(15, 24) = 15 s. Plan 1,1,0,0 ends at 16.24 s and scores
-	// 2 + 2 + 1 + 1 − 1 = 5; 1,1,1,1 ends at 12.32 s: 8 − 2.68 · 1.505 =
-	// 3.97; 1,1,1,0 ends at 14.28 s: 6 − 0.72 · 1.505 = 4.92; 0,… at most 3.
+	// Capped at 0.4: 1013 kbps, rendition 1 takes 3.95 s, 0 takes 1.97 s;
+	// reserve min(15, 24) = 15 s at 1.505 per second short. Plan 1,1,0,0
+	// ends at 16.15 s and scores 2 + 2 + 1 + 1 − 1 = 5; 1,1,1,1 ends at
+	// 12.2 s: 8 − 2.8 · 1.505 = 3.8; 1,1,1,0 ends at 14.18 s: 6 − 0.82 ·
+	// 1.505 = 4.77; anything starting at 0 at most 3, at 2 below 0.
 	if d := (Shoal{}).Choose(s); d.Rendition != 1 {
 		t.Errorf("capped: rendition %d, want 1", d.Rendition)
+	}
+	// A link mostly faster than the top rendition: 8000 kbps four times,
+	// then 1000. Harmonic mean 3333 kbps, error 7, capped 0.4, times the
+	// risk 1/5: 3333 / 1.08 = 3086 kbps; the top rendition takes 2.59 s, and
+	// 2,2,2,2 ends at 17.6 s ≥ 15 s: 16 − 2 = 14, the best.
+	s.History = nil
+	for i := 0; i < 4; i++ {
+		s.History = append(s.History, download(1, 8000, 2*time.Second, 0))
+	}
+	s.History = append(s.History, download(1, 1000, 2*time.Second, 0))
+	if d := (Shoal{}).Choose(s); d.Rendition != 2 {
+		t.Errorf("fast link with a dip: rendition %d, want 2", d.Rendition)
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 // predicted as the harmonic mean of the last five downloads divided by one
 // plus the largest recent prediction error.
 //
-// Three additions make it hold up on links with outages and on fast links
+// Four additions make it hold up on links with outages and on fast links
 // that dip for a moment:
 //   - the prediction error the plan discounts by is capped (ErrorCap): one
 //     slow download after a fast run would otherwise divide the prediction
@@ -21,6 +21,10 @@ import (
 //     if the link then stalled for part of the shortfall: a short horizon
 //     otherwise spends the buffer it needs at the next outage. The reserve
 //     is min(Reserve, Buffer + Growth), so start-up is not held back;
+//   - both the error discount and the reserve charge are scaled by the
+//     share of the last ten downloads slower than the top rendition: on a
+//     link usually faster than the ladder a dip is ridden out on the
+//     buffer, on one usually slower every margin counts;
 //   - its own abandonment rule (Abandon) gives up a download that would
 //     stall playback when a lower rendition fetched now scores better, and
 //     the retry of that segment never goes above the rendition proposed.
@@ -64,8 +68,10 @@ const DefaultReserve = 15 * time.Second
 func (Shoal) Name() string { return "shoal" }
 
 const (
-	shoalWindow  = 5 // downloads in the harmonic mean and the error window
-	shoalHorizon = 4
+	shoalWindow = 5 // downloads in the harmonic mean and the error window
+	// shoalRiskWindow is the number of downloads risk looks back on.
+	shoalRiskWindow = 10
+	shoalHorizon    = 4
 	// shoalAbandonGain is the QoE_lin a switch must gain over finishing the
 	// download in flight: abandoning wastes the bits already received.
 	shoalAbandonGain = 0.2
@@ -112,6 +118,25 @@ func previous(h []Download) int {
 		}
 	}
 	return -1
+}
+
+// risk is the share of the last shoalRiskWindow finished downloads slower
+// than the top rendition; 1 before any.
+func risk(s *State) float64 {
+	top := s.Bitrates[len(s.Bitrates)-1]
+	slow, n := 0, 0
+	for i := len(s.History) - 1; i >= 0 && n < shoalRiskWindow; i-- {
+		if d := s.History[i]; !d.Abandoned {
+			n++
+			if d.Throughput() < top {
+				slow++
+			}
+		}
+	}
+	if n == 0 {
+		return 1
+	}
+	return float64(slow) / float64(n)
 }
 
 // ceiling is the highest rendition allowed for s.Segment: after an
@@ -185,6 +210,13 @@ func (a Shoal) Choose(s *State) Decision {
 		top:     ceiling(s),
 		best:    math.Inf(-1),
 	}
+	// Both the error discount and the reserve guard against the link
+	// getting slower than the plan expects; they matter as much as the
+	// link has recently been slower than the top rendition. A link that is
+	// usually faster rides out a dip on the buffer.
+	r := risk(s)
+	p.maxErr *= r
+	p.weight *= r
 	growth := msec(DefaultGrowth)
 	switch {
 	case a.Growth < 0:
