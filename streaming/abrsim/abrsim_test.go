@@ -333,6 +333,68 @@ func TestOptimumMatchesBruteForce(t *testing.T) {
 	}
 }
 
+// TestOptimumTimeAverage checks the time-averaged optimum against every
+// schedule of small cases: Dinkelbach's rounds must find the best ratio.
+func TestOptimumTimeAverage(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	better := 0
+	for trial := 0; trial < 40; trial++ {
+		// 6 segments of 1 s, 3 renditions, a 3 s buffer, outages.
+		bitrates := []float64{300, 900, 2000}
+		m := flat(6, time.Second, bitrates...)
+		for _, row := range m.Sizes {
+			for j := range row {
+				row[j] *= 0.7 + 0.6*rng.Float64()
+			}
+		}
+		tr := &Trace{Name: "random"}
+		for k := 0; k < 8; k++ {
+			kbps := []float64{0, 0, 500, 1500, 3000}[rng.Intn(5)]
+			if k == 0 {
+				kbps = 1500
+			}
+			tr.Periods = append(tr.Periods, Period{time.Duration(200+rng.Intn(1500)) * ms, kbps, time.Duration(rng.Intn(80)) * ms})
+		}
+		c := OptimumConfig{Buffer: 3 * time.Second, Step: 20 * ms, Front: -1, TimeAverage: true}
+		s, err := Optimum(m, tr, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md, _ := newModel(m, tr, c)
+		// Every schedule starting at the lowest rendition: 3^5.
+		want := math.Inf(-1)
+		rs := make([]int, len(m.Sizes))
+		var walk func(i int)
+		walk = func(i int) {
+			if i == len(rs) {
+				q, _ := md.replay(rs, false)
+				want = math.Max(want, q.TimeAverage(m.SegmentDuration))
+				return
+			}
+			for r := range bitrates {
+				rs[i] = r
+				walk(i + 1)
+			}
+		}
+		rs[0] = 0
+		walk(1)
+		got := s.QoE.TimeAverage(m.SegmentDuration)
+		if math.Abs(got-want) > 1e-9 {
+			t.Fatalf("trial %d: time-averaged optimum %.6f, exhaustive search %.6f", trial, got, want)
+		}
+		total, _ := Optimum(m, tr, OptimumConfig{Buffer: 3 * time.Second, Step: 20 * ms, Front: -1})
+		if tt := total.QoE.TimeAverage(m.SegmentDuration); tt > got+1e-9 {
+			t.Fatalf("trial %d: the total's optimum averages %.6f over time, above %.6f", trial, tt, got)
+		} else if tt < got-1e-9 {
+			better++
+		}
+	}
+	// The cases must be ones where the two optima differ.
+	if better == 0 {
+		t.Error("no case where the time-averaged optimum beats the total's")
+	}
+}
+
 func TestOptimumBeatsAlgorithms(t *testing.T) {
 	// On a constant link the model's rounding to 100 ms costs nothing that
 	// matters, and no online choice can do better than the optimum.

@@ -52,7 +52,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs.StringVar(&o.movie, "movie", "", "movie in Sabre's JSON (segment sizes of every rendition)")
 	fs.StringVar(&o.trace, "trace", "", "trace file (Sabre JSON or Mahimahi) or folder of traces")
-	abrs := fs.String("abr", "throughput,bolae,shoal,optimum", "comma-separated algorithms: throughput, bolae, shoal, optimum")
+	abrs := fs.String("abr", "throughput,bolae,shoal,optimum", "comma-separated algorithms: throughput, bolae, bolae-u, bolae-sabre, shoal, optimum (best QoE per segment), optimum-time (best QoE per segment of session time)")
 	buffer := fs.Float64("buffer", 25, "buffer maximum in seconds")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	fs.StringVar(&o.plot, "plot", "", "draw buffer and bitrate over time to FILE.svg or FILE.png (one trace file only)")
@@ -91,9 +91,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		if name == "" || seen[name] {
 			continue
 		}
-		if name != "optimum" {
+		if name != "optimum" && name != "optimum-time" {
 			if _, err := algorithm(name); err != nil {
-				return nil, usageError{fmt.Sprintf("--abr: no algorithm %q (have throughput, bolae, bolae-u, bolae-sabre, shoal, optimum)", name)}
+				return nil, usageError{fmt.Sprintf("--abr: no algorithm %q (have throughput, bolae, bolae-u, bolae-sabre, shoal, optimum, optimum-time)", name)}
 			}
 		}
 		seen[name] = true
@@ -227,12 +227,14 @@ func simulate(o *options, stdout io.Writer) error {
 }
 
 func runOne(m *abrsim.Movie, t *abrsim.Trace, name string, cfg abrsim.Config, step time.Duration) (*abrsim.Result, error) {
-	if name == "optimum" {
-		sched, err := abrsim.Optimum(m, t, abrsim.OptimumConfig{Buffer: cfg.Buffer, Step: step})
+	if name == "optimum" || name == "optimum-time" {
+		sched, err := abrsim.Optimum(m, t, abrsim.OptimumConfig{Buffer: cfg.Buffer, Step: step, TimeAverage: name == "optimum-time"})
 		if err != nil {
 			return nil, err
 		}
-		return sched.Result(cfg.Timeline), nil
+		r := sched.Result(cfg.Timeline)
+		r.Algorithm = name
+		return r, nil
 	}
 	a, err := algorithm(name)
 	if err != nil {
