@@ -279,6 +279,27 @@ func bruteForce(md *model, n, nr int, free bool) float64 {
 	return best
 }
 
+// randomCase is a movie of n 1 s segments with sizes varying ±30 % around
+// the bitrates, and a trace of k periods of 200 ms plus up to spread ms at
+// rates drawn from kbps (the first at 1500 kbps), latency under 80 ms.
+func randomCase(rng *rand.Rand, n, k, spread int, kbps, bitrates []float64) (*Movie, *Trace) {
+	m := flat(n, time.Second, bitrates...)
+	for _, row := range m.Sizes {
+		for j := range row {
+			row[j] *= 0.7 + 0.6*rng.Float64()
+		}
+	}
+	tr := &Trace{Name: "random"}
+	for i := 0; i < k; i++ {
+		rate := kbps[rng.Intn(len(kbps))]
+		if i == 0 {
+			rate = 1500
+		}
+		tr.Periods = append(tr.Periods, Period{time.Duration(200+rng.Intn(spread)) * ms, rate, time.Duration(rng.Intn(80)) * ms})
+	}
+	return m, tr
+}
+
 func TestOptimumMatchesBruteForce(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	frontMatters := 0
@@ -287,20 +308,7 @@ func TestOptimumMatchesBruteForce(t *testing.T) {
 		// buffer, and a trace of 200–1000 ms periods at 0, 500, 1500 or
 		// 3000 kbps: stalls and waits both happen.
 		bitrates := []float64{300, 900, 2000}
-		m := flat(9, time.Second, bitrates...)
-		for _, row := range m.Sizes {
-			for j := range row {
-				row[j] *= 0.7 + 0.6*rng.Float64()
-			}
-		}
-		tr := &Trace{Name: "random"}
-		for k := 0; k < 10; k++ {
-			kbps := []float64{0, 500, 1500, 3000}[rng.Intn(4)]
-			if k == 0 {
-				kbps = 1500
-			}
-			tr.Periods = append(tr.Periods, Period{time.Duration(200+rng.Intn(800)) * ms, kbps, time.Duration(rng.Intn(80)) * ms})
-		}
+		m, tr := randomCase(rng, 9, 10, 800, []float64{0, 500, 1500, 3000}, bitrates)
 		for _, free := range []bool{false, true} {
 			c := OptimumConfig{Buffer: 3 * time.Second, Step: 20 * ms, Front: -1, FreeStart: free}
 			s, err := Optimum(m, tr, c)
@@ -339,22 +347,10 @@ func TestOptimumTimeAverage(t *testing.T) {
 	rng := rand.New(rand.NewSource(11))
 	better := 0
 	for trial := 0; trial < 40; trial++ {
-		// 6 segments of 1 s, 3 renditions, a 3 s buffer, outages.
+		// 6 segments of 1 s, 3 renditions, a 3 s buffer, 200–1700 ms
+		// periods, outages two times in five.
 		bitrates := []float64{300, 900, 2000}
-		m := flat(6, time.Second, bitrates...)
-		for _, row := range m.Sizes {
-			for j := range row {
-				row[j] *= 0.7 + 0.6*rng.Float64()
-			}
-		}
-		tr := &Trace{Name: "random"}
-		for k := 0; k < 8; k++ {
-			kbps := []float64{0, 0, 500, 1500, 3000}[rng.Intn(5)]
-			if k == 0 {
-				kbps = 1500
-			}
-			tr.Periods = append(tr.Periods, Period{time.Duration(200+rng.Intn(1500)) * ms, kbps, time.Duration(rng.Intn(80)) * ms})
-		}
+		m, tr := randomCase(rng, 6, 8, 1500, []float64{0, 0, 500, 1500, 3000}, bitrates)
 		c := OptimumConfig{Buffer: 3 * time.Second, Step: 20 * ms, Front: -1, TimeAverage: true}
 		s, err := Optimum(m, tr, c)
 		if err != nil {
