@@ -321,7 +321,7 @@ func (md *model) replay(rs []int, timeline bool) (abr.QoE, []Sample) {
 
 // Result presents the schedule as a simulated session.
 func (s *Schedule) Result(timeline bool) *Result {
-	r := &Result{Algorithm: "optimum", Trace: s.Trace, QoE: s.QoE, Renditions: s.Renditions}
+	r := &Result{Algorithm: "optimum", Trace: s.Trace, Segment: s.model.m.SegmentDuration, QoE: s.QoE, Renditions: s.Renditions}
 	var tl []Sample
 	_, tl = s.model.replay(s.Renditions, timeline)
 	if timeline {

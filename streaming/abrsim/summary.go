@@ -33,15 +33,15 @@ type TraceFigures struct {
 	Startup  float64 `json:"startup_s"`
 }
 
-// Summarize averages results of one algorithm over movie m.
-func Summarize(name string, m *Movie, rs []*Result) Summary {
+// Summarize averages results of one algorithm.
+func Summarize(name string, rs []*Result) Summary {
 	s := Summary{Algorithm: name, Traces: len(rs)}
 	if len(rs) == 0 {
 		return s
 	}
 	for _, r := range rs {
 		q := r.QoE.PerSegment()
-		qt := r.QoE.TimeAverage(m.SegmentDuration)
+		qt := r.QoE.TimeAverage(r.Segment)
 		s.PerTrace = append(s.PerTrace, TraceFigures{
 			Trace: r.Trace, QoE: q, QoETime: qt, Bitrate: r.QoE.MeanBitrate(),
 			Rebuffer: r.QoE.Rebuffer.Seconds(), Startup: r.QoE.Startup.Seconds(),

@@ -189,7 +189,7 @@ func simulate(o *options, stdout io.Writer) error {
 
 	rep := report{Movie: o.movie, Trace: o.trace, Traces: len(traces), BufferS: o.buffer.Seconds()}
 	for i, name := range o.algorithms {
-		rep.Algorithms = append(rep.Algorithms, abrsim.Summarize(name, movie, results[i]))
+		rep.Algorithms = append(rep.Algorithms, abrsim.Summarize(name, results[i]))
 	}
 	if o.plot != "" {
 		var lines []abrsim.Result
