@@ -261,8 +261,14 @@ func TestQoE(t *testing.T) {
 	if q.Switches != 2 || q.Rebuffers != 1 || q.Rebuffer != 1500*ms {
 		t.Errorf("switches %d rebuffers %d rebuffer %v, want 2 1 1.5s", q.Switches, q.Rebuffers, q.Rebuffer)
 	}
+	// Sabre's time average: with 2 s segments and a 1 s start-up the
+	// session lasts 4 · 2 + 1.5 + 1 = 10.5 s = 5.25 segment times;
+	// −3.45 / 5.25 = −0.657143.
+	q.Startup = time.Second
+	near(t, "session", q.Session(2*time.Second), 5.25, 1e-9)
+	near(t, "time average", q.TimeAverage(2*time.Second), -3.45/5.25, 1e-9)
 	var empty QoE
-	if empty.PerSegment() != 0 || empty.MeanBitrate() != 0 {
+	if empty.PerSegment() != 0 || empty.MeanBitrate() != 0 || empty.TimeAverage(time.Second) != 0 {
 		t.Error("empty record is not zero")
 	}
 }
@@ -288,23 +294,106 @@ func TestShoal(t *testing.T) {
 	if d := (Shoal{}).Choose(s); d.Rendition != 0 {
 		t.Errorf("no history: rendition %d, want 0", d.Rendition)
 	}
-	// Steady 1500 kbps, 6 s of buffer: rendition 2 (8e6 bits) takes 5.3 s
-	// and drains the buffer; 1 (4e6 bits, 2.7 s) keeps it. Plans climb at
-	// most one step per segment, and a stall costs 4.3 per second.
+	// Steady 1500 kbps, 6 s of buffer, last rendition 1, horizon 4.
+	// Plain RobustMPC (no reserve): rendition 2 (8e6 bits) takes 5.3 s and
+	// drains the buffer; 1 (4e6 bits, 2.67 s) keeps it: plan 1,1,1,1 scores
+	// 4 · 2 = 8 and ends at 6 − 4 · 0.67 = 3.33 s. Plans climb at most one
+	// step per segment, and a stall costs 4.3 per second.
 	for i := 0; i < 5; i++ {
 		s.History = append(s.History, download(1, 1500, 2*time.Second, 0))
 	}
 	s.Buffer = 6 * time.Second
-	if d := (Shoal{}).Choose(s); d.Rendition != 1 {
-		t.Errorf("1500 kbps: rendition %d, want 1", d.Rendition)
+	if d := (Shoal{Reserve: -1}).Choose(s); d.Rendition != 1 {
+		t.Errorf("1500 kbps, no reserve: rendition %d, want 1", d.Rendition)
+	}
+	// With the default reserve, min(15 s, 6 s + 4 s) = 10 s at 0.35 · 4.3 =
+	// 1.505 per second short: 1,1,1,1 scores 8 − 6.67 · 1.505 = −2.03;
+	// 1,1,0,0 ends at 6 s: 6 − 1 − 4 · 1.505 = −1.02; 0,0,0,0 (1.33 s each)
+	// ends at 8.67 s: 4 − 1 − 1.33 · 1.505 = 0.99, the best.
+	if d := (Shoal{}).Choose(s); d.Rendition != 0 {
+		t.Errorf("1500 kbps, reserve: rendition %d, want 0", d.Rendition)
 	}
 	// The same, with the next five segments already held locally in the top
-	// rendition: they are free, so take it.
+	// rendition: they are free (the buffer grows to 14 s), so take it.
 	for k := 0; k < 5; k++ {
 		s.Holders = append(s.Holders, Holders{Local: []bool{false, false, true}})
 	}
 	if d := (Shoal{}).Choose(s); d.Rendition != 2 {
 		t.Errorf("top held locally: rendition %d, want 2", d.Rendition)
+	}
+}
+
+func TestShoalErrorCap(t *testing.T) {
+	// Four downloads at 3900 kbps, then one at 400, all slower than the top
+	// rendition (4000), so the risk is 1: harmonic mean
+	// 5 / (4/3900 + 1/400) = 1418.2 kbps; the last one was predicted at
+	// 3900, off by 8.75.
+	s := ladder()
+	for i := 0; i < 4; i++ {
+		s.History = append(s.History, download(1, 3900, 2*time.Second, 0))
+	}
+	s.History = append(s.History, download(1, 400, 2*time.Second, 0))
+	s.Buffer = 20 * time.Second
+	// Uncapped: 1418.2 / 9.75 = 145 kbps, 13.8 s for even rendition 0:
+	// stalls whatever the plan, so the lowest.
+	if d := (Shoal{ErrorCap: -1}).Choose(s); d.Rendition != 0 {
+		t.Errorf("uncapped: rendition %d, want 0", d.Rendition)
+	}
+	// Capped at 0.4: 1013 kbps, rendition 1 takes 3.95 s, 0 takes 1.97 s;
+	// reserve min(15, 24) = 15 s at 1.505 per second short. Plan 1,1,0,0
+	// ends at 16.15 s and scores 2 + 2 + 1 + 1 − 1 = 5; 1,1,1,1 ends at
+	// 12.2 s: 8 − 2.8 · 1.505 = 3.8; 1,1,1,0 ends at 14.18 s: 6 − 0.82 ·
+	// 1.505 = 4.77; anything starting at 0 at most 3, at 2 below 0.
+	if d := (Shoal{}).Choose(s); d.Rendition != 1 {
+		t.Errorf("capped: rendition %d, want 1", d.Rendition)
+	}
+	// A link mostly faster than the top rendition: 8000 kbps four times,
+	// then 1000. Harmonic mean 3333 kbps, error 7, capped 0.4, times the
+	// risk 1/5: 3333 / 1.08 = 3086 kbps; the top rendition takes 2.59 s, and
+	// 2,2,2,2 ends at 17.6 s ≥ 15 s: 16 − 2 = 14, the best.
+	s.History = nil
+	for i := 0; i < 4; i++ {
+		s.History = append(s.History, download(1, 8000, 2*time.Second, 0))
+	}
+	s.History = append(s.History, download(1, 1000, 2*time.Second, 0))
+	if d := (Shoal{}).Choose(s); d.Rendition != 2 {
+		t.Errorf("fast link with a dip: rendition %d, want 2", d.Rendition)
+	}
+}
+
+func TestShoalAbandon(t *testing.T) {
+	s := ladder()
+	for i := 0; i < 5; i++ {
+		s.History = append(s.History, download(1, 1500, 2*time.Second, 0))
+	}
+	s.Buffer = 2 * time.Second // left now, while rendition 2 downloads
+	p := Progress{Segment: 1, Rendition: 2, Size: 8e6, Bits: 0.5e6, Elapsed: time.Second}
+	// 0.5e6 bits in 1 s, shrunk towards the 1500 kbps prediction by 1 s:
+	// (0.5e6 + 1.5e6) / 2000 ms = 1000 kbps. The 7.5e6 bits left take 7.5 s:
+	// 5.5 s of stall, 4 − 23.65 − 2 = −21.65. Rendition 0 (2e6 bits) takes
+	// 2 s, no stall: 1 − 1 = 0; rendition 1 stalls 2 s: 2 − 8.6 = −6.6.
+	if to, ok := (Shoal{}).Abandon(s, p); !ok || to != 0 {
+		t.Errorf("slow: abandon %d %v, want to 0", to, ok)
+	}
+	// 4e6 bits in 1 s: (4e6 + 1.5e6) / 2000 = 2750 kbps, the rest in 1.45 s,
+	// before the buffer drains: keep.
+	p.Bits = 4e6
+	if to, ok := (Shoal{}).Abandon(s, p); ok {
+		t.Errorf("fast: abandoned to %d", to)
+	}
+	// The retry of an abandoned segment stays at or below the rendition
+	// proposed, however fast the history says the link is.
+	s.History = append(s.History, Download{Segment: 1, Rendition: 2, Size: 8e6, Bits: 0.5e6,
+		Transfer: time.Second, Abandoned: true, AbandonTo: 0})
+	s.Buffer = 20 * time.Second
+	if d := (Shoal{}).Choose(s); d.Rendition != 0 {
+		t.Errorf("retry after abandoning to 0: rendition %d", d.Rendition)
+	}
+	// The next segment is free again: at 1500 kbps with 20 s of buffer,
+	// rendition 1 (2.67 s per segment, ends at 17.3 s ≥ 15 s).
+	s.Segment = 2
+	if d := (Shoal{}).Choose(s); d.Rendition != 1 {
+		t.Errorf("next segment: rendition %d, want 1", d.Rendition)
 	}
 }
 

@@ -49,7 +49,7 @@ func (b BolaE) params(s *State) bolaParams {
 	buf = math.Max(buf, bolaMinimumBuffer+msec(s.SegmentDuration))
 	u := make([]float64, n)
 	for i, br := range s.Bitrates {
-		u[i] = math.Log(br/s.Bitrates[0]) + 1
+		u[i] = math.Log(br) + (1 - math.Log(s.Bitrates[0]))
 	}
 	gp := (u[n-1] - 1) / (buf/bolaMinimumBuffer - 1)
 	if n == 1 {

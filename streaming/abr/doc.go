@@ -10,9 +10,10 @@
 // from a recorded state.
 //
 // Three algorithms are provided: Throughput (dash.js ThroughputRule), BolaE
-// (dash.js BolaRule, BOLA-E) and Shoal (robust MPC over known segment sizes
-// with BOLA's buffer utility, aware of segments held locally or by close
-// members), the default. Abandon is dash.js's AbandonRequestsRule, called by
+// (dash.js BolaRule, BOLA-E) and Shoal (robust MPC over the known segment
+// sizes with a capped error bound, a buffer reserve and its own
+// abandonment rule, aware of segments held locally or by close members),
+// the default. Abandon is dash.js's AbandonRequestsRule, called by
 // player and simulator while a download runs. QoE records what a viewer saw
 // and scores it with QoE_lin.
 package abr

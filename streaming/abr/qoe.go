@@ -64,6 +64,27 @@ func (q *QoE) PerSegment() float64 {
 	return q.Score() / float64(q.Segments)
 }
 
+// Session is the length of the session in segments of duration seg: the
+// segments played, the time spent rebuffering and the start-up delay.
+func (q *QoE) Session(seg time.Duration) float64 {
+	if seg <= 0 {
+		return 0
+	}
+	return (float64(q.Segments)*float64(seg) + float64(q.Rebuffer) + float64(q.Startup)) / float64(seg)
+}
+
+// TimeAverage is QoE_lin averaged over the session's length in segments of
+// duration seg (Session), the way Sabre reports its "time average" figures:
+// a session that rebuffers long is spread over more segment times. 0 when
+// nothing played.
+func (q *QoE) TimeAverage(seg time.Duration) float64 {
+	n := q.Session(seg)
+	if q.Segments == 0 || n <= 0 {
+		return 0
+	}
+	return q.Score() / n
+}
+
 // MeanBitrate is the mean bitrate in kbps over the segments played.
 func (q *QoE) MeanBitrate() float64 {
 	if q.Segments == 0 {

@@ -105,6 +105,16 @@ func TestReadTracesFolder(t *testing.T) {
 	if len(ts) != 2 || ts[0].Name != "a.json" || ts[1].Name != "b.json" {
 		t.Errorf("traces %v %v", ts[0].Name, len(ts))
 	}
+	// A folder of links (a subset of a set elsewhere) reads the same; a
+	// dangling link and a link to a folder are skipped.
+	links := t.TempDir()
+	os.Symlink(filepath.Join(dir, "b.json"), filepath.Join(links, "b.json"))
+	os.Symlink(filepath.Join(dir, "gone.json"), filepath.Join(links, "c.json"))
+	os.Symlink(dir, filepath.Join(links, "d"))
+	ts, err = ReadTraces(links, 0)
+	if err != nil || len(ts) != 1 || ts[0].Name != "b.json" {
+		t.Errorf("folder of links: %v, %d traces", err, len(ts))
+	}
 	if _, err := ReadTraces(t.TempDir(), 0); err == nil || !strings.Contains(err.Error(), "no trace files") {
 		t.Errorf("empty folder: %v", err)
 	}
@@ -269,6 +279,27 @@ func bruteForce(md *model, n, nr int, free bool) float64 {
 	return best
 }
 
+// randomCase is a movie of n 1 s segments with sizes varying ±30 % around
+// the bitrates, and a trace of k periods of 200 ms plus up to spread ms at
+// rates drawn from kbps (the first at 1500 kbps), latency under 80 ms.
+func randomCase(rng *rand.Rand, n, k, spread int, kbps, bitrates []float64) (*Movie, *Trace) {
+	m := flat(n, time.Second, bitrates...)
+	for _, row := range m.Sizes {
+		for j := range row {
+			row[j] *= 0.7 + 0.6*rng.Float64()
+		}
+	}
+	tr := &Trace{Name: "random"}
+	for i := 0; i < k; i++ {
+		rate := kbps[rng.Intn(len(kbps))]
+		if i == 0 {
+			rate = 1500
+		}
+		tr.Periods = append(tr.Periods, Period{time.Duration(200+rng.Intn(spread)) * ms, rate, time.Duration(rng.Intn(80)) * ms})
+	}
+	return m, tr
+}
+
 func TestOptimumMatchesBruteForce(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	frontMatters := 0
@@ -277,20 +308,7 @@ func TestOptimumMatchesBruteForce(t *testing.T) {
 		// buffer, and a trace of 200–1000 ms periods at 0, 500, 1500 or
 		// 3000 kbps: stalls and waits both happen.
 		bitrates := []float64{300, 900, 2000}
-		m := flat(9, time.Second, bitrates...)
-		for _, row := range m.Sizes {
-			for j := range row {
-				row[j] *= 0.7 + 0.6*rng.Float64()
-			}
-		}
-		tr := &Trace{Name: "random"}
-		for k := 0; k < 10; k++ {
-			kbps := []float64{0, 500, 1500, 3000}[rng.Intn(4)]
-			if k == 0 {
-				kbps = 1500
-			}
-			tr.Periods = append(tr.Periods, Period{time.Duration(200+rng.Intn(800)) * ms, kbps, time.Duration(rng.Intn(80)) * ms})
-		}
+		m, tr := randomCase(rng, 9, 10, 800, []float64{0, 500, 1500, 3000}, bitrates)
 		for _, free := range []bool{false, true} {
 			c := OptimumConfig{Buffer: 3 * time.Second, Step: 20 * ms, Front: -1, FreeStart: free}
 			s, err := Optimum(m, tr, c)
@@ -323,6 +341,56 @@ func TestOptimumMatchesBruteForce(t *testing.T) {
 	}
 }
 
+// TestOptimumTimeAverage checks the time-averaged optimum against every
+// schedule of small cases: Dinkelbach's rounds must find the best ratio.
+func TestOptimumTimeAverage(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	better := 0
+	for trial := 0; trial < 40; trial++ {
+		// 6 segments of 1 s, 3 renditions, a 3 s buffer, 200–1700 ms
+		// periods, outages two times in five.
+		bitrates := []float64{300, 900, 2000}
+		m, tr := randomCase(rng, 6, 8, 1500, []float64{0, 0, 500, 1500, 3000}, bitrates)
+		c := OptimumConfig{Buffer: 3 * time.Second, Step: 20 * ms, Front: -1, TimeAverage: true}
+		s, err := Optimum(m, tr, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md, _ := newModel(m, tr, c)
+		// Every schedule starting at the lowest rendition: 3^5.
+		want := math.Inf(-1)
+		rs := make([]int, len(m.Sizes))
+		var walk func(i int)
+		walk = func(i int) {
+			if i == len(rs) {
+				q, _ := md.replay(rs, false)
+				want = math.Max(want, q.TimeAverage(m.SegmentDuration))
+				return
+			}
+			for r := range bitrates {
+				rs[i] = r
+				walk(i + 1)
+			}
+		}
+		rs[0] = 0
+		walk(1)
+		got := s.QoE.TimeAverage(m.SegmentDuration)
+		if math.Abs(got-want) > 1e-9 {
+			t.Fatalf("trial %d: time-averaged optimum %.6f, exhaustive search %.6f", trial, got, want)
+		}
+		total, _ := Optimum(m, tr, OptimumConfig{Buffer: 3 * time.Second, Step: 20 * ms, Front: -1})
+		if tt := total.QoE.TimeAverage(m.SegmentDuration); tt > got+1e-9 {
+			t.Fatalf("trial %d: the total's optimum averages %.6f over time, above %.6f", trial, tt, got)
+		} else if tt < got-1e-9 {
+			better++
+		}
+	}
+	// The cases must be ones where the two optima differ.
+	if better == 0 {
+		t.Error("no case where the time-averaged optimum beats the total's")
+	}
+}
+
 func TestOptimumBeatsAlgorithms(t *testing.T) {
 	// On a constant link the model's rounding to 100 ms costs nothing that
 	// matters, and no online choice can do better than the optimum.
@@ -341,5 +409,51 @@ func TestOptimumBeatsAlgorithms(t *testing.T) {
 	}
 	if _, err := Optimum(m, tr, OptimumConfig{Step: 300 * ms, Buffer: 10 * time.Second}); err == nil {
 		t.Error("a step that does not divide the segment accepted")
+	}
+}
+
+// probe fetches rendition 1 and records when the abandonment rule is asked.
+type probe struct{ checks []time.Duration }
+
+func (*probe) Name() string { return "probe" }
+
+func (*probe) Choose(s *abr.State) abr.Decision { return abr.Decision{Rendition: min(1, s.Segment)} }
+
+func (p *probe) Abandon(s *abr.State, pr abr.Progress) (int, bool) {
+	if pr.Segment == 1 {
+		p.checks = append(p.checks, pr.Elapsed)
+	}
+	return 0, false
+}
+
+// Sabre checks a download after at least 12000 bits and 50 ms since the
+// previous check, the first one's 50 ms counted from the request.
+func TestRunProgressChecks(t *testing.T) {
+	m := flat(2, 2*time.Second, 500, 1000)
+	// 20 ms latency, 1200 kbps: 12000 bits take 10 ms, so time decides: the
+	// first check at 50 ms from the request (30 ms after the first bit),
+	// then every 50 ms until the 2e6 bits are in at 20 + 1666.7 ms.
+	tr := &Trace{Name: "probe", Periods: []Period{{time.Hour, 1200, 20 * ms}}}
+	p := &probe{}
+	if _, err := Run(m, tr, p, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.checks) != 33 {
+		t.Fatalf("%d checks, want 33 (50 ms … 1650 ms): %v", len(p.checks), p.checks)
+	}
+	for i, c := range p.checks {
+		if want := time.Duration(i+1) * 50 * ms; c < want-time.Microsecond || c > want+time.Microsecond {
+			t.Errorf("check %d at %v, want %v", i, c, want)
+		}
+	}
+	// 120 kbps: 12000 bits take 100 ms and decide: checks at 20 + 100 k ms.
+	tr.Periods[0].Kbps = 120
+	p.checks = nil
+	if _, err := Run(m, tr, p, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.checks) == 0 || p.checks[0] < 120*ms-time.Microsecond || p.checks[0] > 120*ms+time.Microsecond ||
+		p.checks[1]-p.checks[0] < 100*ms-time.Microsecond {
+		t.Errorf("slow link checks %v, want 120 ms, 220 ms, …", p.checks[:min(3, len(p.checks))])
 	}
 }

@@ -9,5 +9,8 @@
 // model charges each request the latency of the current period, then
 // delivers bits at the bandwidth of each period in turn, repeating the
 // trace when the movie outlasts it. The buffer fills by whole segments and
-// drains in real time; an empty buffer after start-up is a rebuffer.
+// drains in real time; an empty buffer after start-up is a rebuffer. The
+// model is Sabre's down to when a download in flight is checked for
+// abandonment, and QoE is reported both per segment of the movie and per
+// segment of session time (Sabre's "time average"); docs/abr.md compares.
 package abrsim

@@ -175,7 +175,7 @@ func ReadTrace(path string, latency time.Duration) (*Trace, error) {
 }
 
 // ReadTraces reads path, a trace file or a folder of them (every regular
-// file not starting with '.', in name order).
+// file or link to one not starting with '.', in name order).
 func ReadTraces(path string, latency time.Duration) ([]*Trace, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -194,7 +194,17 @@ func ReadTraces(path string, latency time.Duration) ([]*Trace, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		regular := e.Type().IsRegular()
+		if e.Type()&os.ModeSymlink != 0 {
+			// A folder of links to traces elsewhere (a subset) reads
+			// like the traces themselves.
+			fi, err := os.Stat(filepath.Join(path, e.Name()))
+			regular = err == nil && fi.Mode().IsRegular()
+		}
+		if regular {
 			names = append(names, e.Name())
 		}
 	}

@@ -28,6 +28,13 @@ type OptimumConfig struct {
 	// Front is the number of labels kept per state; 0 means DefaultFront,
 	// negative means all (exact, and slow on long traces with outages).
 	Front int
+	// TimeAverage maximises QoE_lin per segment of session time
+	// (abr.QoE.TimeAverage, Sabre's figure) instead of the total (per
+	// segment of the movie). The ratio is found by Dinkelbach's method: the
+	// programme is solved for total QoE with the rebuffering penalty
+	// raised by λ per segment time, λ the best ratio so far, until λ stops
+	// rising; each round is one programme, usually two to four in all.
+	TimeAverage bool
 }
 
 // Schedule is the offline optimum of one trace.
@@ -139,9 +146,8 @@ const DefaultFront = 6
 // b does, rebuffering at most t_b − t_a longer. With Front ≤ 0 every other
 // label is kept and the result is exact for the discretised model. A front
 // longer than Front drops the label closest to being made useless that way
-// (the smallest excess over its predecessor); Schedule.Slack adds up, per
-// segment, the largest excess so dropped: the exact optimum is at most
-// Score + Slack.
+// (the smallest excess over its predecessor), so a capped front can only
+// miss the optimum, never report a schedule better than it is.
 func Optimum(m *Movie, t *Trace, c OptimumConfig) (*Schedule, error) {
 	md, err := newModel(m, t, c)
 	if err != nil {
@@ -151,13 +157,45 @@ func Optimum(m *Movie, t *Trace, c OptimumConfig) (*Schedule, error) {
 	if c.Segments > 0 && c.Segments < n {
 		n = c.Segments
 	}
+	rs, labels := md.solve(n, c, md.penalty, 0)
+	if c.TimeAverage {
+		seg := m.SegmentDuration
+		q, _ := md.replay(rs, false)
+		lambda := q.TimeAverage(seg)
+		segS := seg.Seconds()
+		for round := 0; round < 20; round++ {
+			// Maximise Score − λ·Session = Σ reward − (4.3 + λ/seg)·R −
+			// λ·startup/seg − λ·N: a rebuffering penalty of 4.3 + λ/seg per
+			// second and a start-up cost of λ/seg per second.
+			perSecond := math.Max(abr.RebufferPenalty+lambda/segS, 1e-9)
+			next, l := md.solve(n, c, perSecond*md.step/1000, lambda/segS*md.step/1000)
+			labels += l
+			q, _ := md.replay(next, false)
+			if v := q.TimeAverage(seg); v > lambda+1e-12 {
+				rs, lambda = next, v
+				continue
+			}
+			break
+		}
+	}
+	s := &Schedule{Trace: t.Name, Renditions: rs, Labels: labels, model: md}
+	s.QoE, _ = md.replay(s.Renditions, false)
+	s.Score = s.QoE.Score()
+	return s, nil
+}
+
+// solve is the programme for n segments with penalty per tick of
+// rebuffering and startCost per tick of start-up; it returns the best
+// schedule and the number of labels it kept.
+func (md *model) solve(n int, c OptimumConfig, penalty, startCost float64) ([]int, int) {
+	m := md.m
 	nr := len(m.Bitrates)
 	front := c.Front
 	if front == 0 {
 		front = DefaultFront
 	}
 	fronts := make([][]label, int(md.bufMax+1)*nr)
-	key := func(l *label) float64 { return l.score + md.penalty*float64(l.t) }
+	key := func(l *label) float64 { return l.score + penalty*float64(l.t) }
 
 	insert := func(l label) {
 		f := &fronts[int(l.b)*nr+int(l.r)]
@@ -207,7 +245,7 @@ func Optimum(m *Movie, t *Trace, c OptimumConfig) (*Schedule, error) {
 			break
 		}
 		end, b, _ := md.move(0, r, 0, 0)
-		insert(label{t: end, b: b, r: int16(r), parent: -1, score: md.reward(r, -1)})
+		insert(label{t: end, b: b, r: int16(r), parent: -1, score: md.reward(r, -1) - startCost*float64(end)})
 	}
 	collect(0)
 	labels := len(layers[0])
@@ -218,7 +256,7 @@ func Optimum(m *Movie, t *Trace, c OptimumConfig) (*Schedule, error) {
 				end, b, stall := md.move(i, r, l.t, l.b)
 				insert(label{
 					t: end, b: b, r: int16(r), parent: int32(li),
-					score: l.score + md.reward(r, int(l.r)) - md.penalty*float64(stall),
+					score: l.score + md.reward(r, int(l.r)) - penalty*float64(stall),
 				})
 			}
 		}
@@ -233,14 +271,13 @@ func Optimum(m *Movie, t *Trace, c OptimumConfig) (*Schedule, error) {
 			best = li
 		}
 	}
-	s := &Schedule{Trace: t.Name, Renditions: make([]int, n), Score: last[best].score, Labels: labels, model: md}
+	rs := make([]int, n)
 	for i, li := n-1, int32(best); i >= 0; i-- {
 		l := layers[i][li]
-		s.Renditions[i] = int(l.r)
+		rs[i] = int(l.r)
 		li = l.parent
 	}
-	s.QoE, _ = md.replay(s.Renditions, false)
-	return s, nil
+	return rs, labels
 }
 
 // replay follows renditions through the model and records the QoE and,
@@ -284,7 +321,7 @@ func (md *model) replay(rs []int, timeline bool) (abr.QoE, []Sample) {
 
 // Result presents the schedule as a simulated session.
 func (s *Schedule) Result(timeline bool) *Result {
-	r := &Result{Algorithm: "optimum", Trace: s.Trace, QoE: s.QoE, Renditions: s.Renditions}
+	r := &Result{Algorithm: "optimum", Trace: s.Trace, Segment: s.model.m.SegmentDuration, QoE: s.QoE, Renditions: s.Renditions}
 	var tl []Sample
 	_, tl = s.model.replay(s.Renditions, timeline)
 	if timeline {

@@ -47,6 +47,7 @@ type Sample struct {
 type Result struct {
 	Algorithm  string
 	Trace      string
+	Segment    time.Duration // the movie's segment duration
 	QoE        abr.QoE
 	Renditions []int // per segment, as downloaded
 	Abandoned  int   // downloads given up
@@ -105,7 +106,7 @@ func Run(m *Movie, t *Trace, a abr.Algorithm, c Config) (*Result, error) {
 		return nil, fmt.Errorf("abrsim: buffer %v is shorter than a segment (%v)", bufMax, m.SegmentDuration)
 	}
 	net := newNetwork(t)
-	res := &Result{Algorithm: a.Name(), Trace: t.Name}
+	res := &Result{Algorithm: a.Name(), Trace: t.Name, Segment: m.SegmentDuration}
 	p := &player{m: m, seg: float64(m.SegmentDuration) / 1e6, qoe: &res.QoE}
 	bufMaxMs := float64(bufMax) / 1e6
 	n := len(m.Sizes)
@@ -174,12 +175,15 @@ func Run(m *Movie, t *Trace, a abr.Algorithm, c Config) (*Result, error) {
 			first, end = net.fetch(now, size)
 		}
 		if seg > 0 && !c.NoAbandon && end > first {
-			// Check progress as the bits arrive.
+			// Check progress as the bits arrive: after at least
+			// progressBits and progressTime since the previous check, the
+			// first one's time counted from the request as in Sabre.
 			startBits := net.bitsAt(first)
-			at := first
+			at, prev := first, start
 			for at < end {
 				got := net.bitsAt(at) - startBits
-				next := math.Max(at+progressTime, net.timeFor(startBits+got+progressBits))
+				next := math.Max(prev+progressTime, net.timeFor(startBits+got+progressBits))
+				prev = next
 				if next >= end {
 					break
 				}

@@ -1,8 +1,11 @@
 // Command abrsim compares ABR algorithms on network traces: it plays a movie
 // over every trace with each algorithm in the trace-driven simulator of
 // streaming/abrsim, and with the offline optimum, and prints per algorithm
-// the mean QoE_lin per segment (per trace, then over traces), mean bitrate,
-// rebuffering and switches.
+// the mean QoE_lin per segment (per trace, then over traces), the same per
+// segment of session time as Sabre reports it, mean bitrate, rebuffering and
+// switches. bolae-sabre is BOLA-E as Sabre runs it by default (BOLA-U, BOLA
+// buffer max(25 s, 10 s + 2 s × renditions)), for comparison with Sabre's
+// figures; bolae is dash.js's (BOLA-O), the one the player uses.
 //
 //	go run ./streaming/cmd/abrsim --movie bbb.json --trace traces/3g \
 //	    --abr throughput,bolae,shoal,optimum --buffer 25 [--json] [--plot out.svg]
@@ -49,7 +52,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs.StringVar(&o.movie, "movie", "", "movie in Sabre's JSON (segment sizes of every rendition)")
 	fs.StringVar(&o.trace, "trace", "", "trace file (Sabre JSON or Mahimahi) or folder of traces")
-	abrs := fs.String("abr", "throughput,bolae,shoal,optimum", "comma-separated algorithms: throughput, bolae, shoal, optimum")
+	abrs := fs.String("abr", "throughput,bolae,shoal,optimum", "comma-separated algorithms: throughput, bolae, bolae-u, bolae-sabre, shoal, optimum (best QoE per segment), optimum-time (best QoE per segment of session time)")
 	buffer := fs.Float64("buffer", 25, "buffer maximum in seconds")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	fs.StringVar(&o.plot, "plot", "", "draw buffer and bitrate over time to FILE.svg or FILE.png (one trace file only)")
@@ -88,9 +91,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		if name == "" || seen[name] {
 			continue
 		}
-		if name != "optimum" {
+		if name != "optimum" && name != "optimum-time" {
 			if _, err := algorithm(name); err != nil {
-				return nil, usageError{fmt.Sprintf("--abr: no algorithm %q (have throughput, bolae, bolae-u, bolae-sabre, shoal, optimum)", name)}
+				return nil, usageError{fmt.Sprintf("--abr: no algorithm %q (have throughput, bolae, bolae-u, bolae-sabre, shoal, optimum, optimum-time)", name)}
 			}
 		}
 		seen[name] = true
@@ -211,23 +214,27 @@ func simulate(o *options, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s over %s: %d trace(s), buffer %gs\n\n", o.movie, o.trace, len(traces), o.buffer.Seconds())
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "algorithm\tQoE/segment\tsd\tbitrate kbps\trebuffer s\trebuffers\tswitches\tabandoned\t")
+	fmt.Fprintln(tw, "algorithm\tQoE/segment\tsd\tQoE/time\tsd\tbitrate kbps\trebuffer s\trebuffers\tswitches\tabandoned\t")
 	for _, s := range rep.Algorithms {
-		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t\n",
-			s.Algorithm, s.QoE, s.QoEStd, s.Bitrate, s.Rebuffer, s.Rebuffers, s.Switches, s.Abandoned)
+		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t\n",
+			s.Algorithm, s.QoE, s.QoEStd, s.QoETime, s.QoETimeStd, s.Bitrate, s.Rebuffer, s.Rebuffers, s.Switches, s.Abandoned)
 	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "QoE/segment: QoE_lin per segment of the movie; QoE/time: per segment of session time (Sabre's time average).")
 	tw.Flush()
 	fmt.Fprintf(stdout, "\nwall %.1fs, cpu %.1fs\n", rep.WallS, rep.CPUS)
 	return nil
 }
 
 func runOne(m *abrsim.Movie, t *abrsim.Trace, name string, cfg abrsim.Config, step time.Duration) (*abrsim.Result, error) {
-	if name == "optimum" {
-		sched, err := abrsim.Optimum(m, t, abrsim.OptimumConfig{Buffer: cfg.Buffer, Step: step})
+	if name == "optimum" || name == "optimum-time" {
+		sched, err := abrsim.Optimum(m, t, abrsim.OptimumConfig{Buffer: cfg.Buffer, Step: step, TimeAverage: name == "optimum-time"})
 		if err != nil {
 			return nil, err
 		}
-		return sched.Result(cfg.Timeline), nil
+		r := sched.Result(cfg.Timeline)
+		r.Algorithm = name
+		return r, nil
 	}
 	a, err := algorithm(name)
 	if err != nil {

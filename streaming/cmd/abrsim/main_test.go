@@ -35,10 +35,34 @@ func TestRunTable(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	for _, want := range []string{"2 trace(s)", "throughput", "bolae", "shoal", "optimum", "QoE/segment", "wall"} {
+	for _, want := range []string{"2 trace(s)", "throughput", "bolae", "shoal", "optimum", "QoE/segment", "QoE/time", "wall"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestRunOptimumTime(t *testing.T) {
+	dir, m, _ := files(t)
+	var out, errOut bytes.Buffer
+	code := run([]string{"--movie", m, "--trace", filepath.Join(dir, "traces"), "--abr", "shoal,optimum,optimum-time", "--json"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not JSON: %v", err)
+	}
+	if len(rep.Algorithms) != 3 || rep.Algorithms[2].Algorithm != "optimum-time" {
+		t.Fatalf("report %+v", rep)
+	}
+	shoal, total, ratio := rep.Algorithms[0], rep.Algorithms[1], rep.Algorithms[2]
+	// Each optimum is best at its own figure.
+	if total.QoE < ratio.QoE-1e-9 || ratio.QoETime < total.QoETime-1e-9 {
+		t.Errorf("optimum %.4f/%.4f, optimum-time %.4f/%.4f", total.QoE, total.QoETime, ratio.QoE, ratio.QoETime)
+	}
+	if ratio.QoETime < shoal.QoETime-1e-9 {
+		t.Errorf("optimum-time %.4f below shoal %.4f", ratio.QoETime, shoal.QoETime)
 	}
 }
 
