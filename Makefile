@@ -78,8 +78,8 @@ bench: deps-test build
 	sh mail/bench/smtp.sh
 	sh mail/bench/imap.sh
 	sh mail/bench/e2e.sh $(BIN)
-	$(GO) run ./streaming/cmd/abrsim --movie ../shared/abr/movies/bbb.json --trace ../shared/abr/traces/3g --abr throughput,bolae,shoal,optimum
-	$(GO) run ./streaming/cmd/abrsim --movie ../shared/abr/movies/bbb.json --trace ../shared/abr/traces/4g --abr throughput,bolae,shoal,optimum
+	$(GO) run ./streaming/cmd/abrsim --movie ../shared/abr/movies/bbb.json --trace ../shared/abr/traces/3g --abr throughput,bolae,bolae-sabre,shoal,optimum
+	$(GO) run ./streaming/cmd/abrsim --movie ../shared/abr/movies/bbb.json --trace ../shared/abr/traces/4g --abr throughput,bolae,bolae-sabre,shoal,optimum,optimum-time
 
 clean:
 	rm -rf bin
