@@ -766,8 +766,30 @@ func (n *Node) BrowseSites() []BrowseSite {
 		}
 	}
 	var out []BrowseSite
+	// Named sites first (LABEL.NAME.shoal, from the members' zone records),
+	// then folders with an index.html that have no name.
+	named := map[string]bool{}
+	for _, m := range n.cdn.Members.Members() {
+		if m.State == membership.Down {
+			continue
+		}
+		own := strings.ToLower(m.DisplayName + "." + zone)
+		for _, z := range m.Record.Zone {
+			ih, ok := strings.CutPrefix(z.Value, siteValue)
+			if z.Type != "TXT" || !ok {
+				continue
+			}
+			host := relativeName(z.Name, own) + "." + own
+			s := BrowseSite{Name: host, InfoHash: ih, Holder: m.DisplayName, URL: "http://" + host + "/"}
+			if p, ok := peers[m.Record.ID]; ok {
+				s.PeerURL = "http://" + p + engine.GatewayPrefix + ih + "/index.html"
+			}
+			named[ih] = true
+			out = append(out, s)
+		}
+	}
 	for _, e := range n.cdn.Catalog.Network() {
-		if e.Item.Kind != engine.KindFolder || !slices.ContainsFunc(e.Item.Files, func(f catalog.File) bool { return f.Path == "index.html" }) {
+		if named[e.Item.InfoHash] || e.Item.Kind != engine.KindFolder || !slices.ContainsFunc(e.Item.Files, func(f catalog.File) bool { return f.Path == "index.html" }) {
 			continue
 		}
 		holders := slices.Clone(e.Holders)

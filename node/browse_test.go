@@ -253,6 +253,37 @@ func TestBrowseDownloads(t *testing.T) {
 	}
 }
 
+// A site with a name (shoal site publish) is listed by its name, reached
+// by Host through the proxy, and the same item is not listed again as an
+// unnamed folder.
+func TestBrowseSitesByName(t *testing.T) {
+	a := startMember(t, "alpha", "127.0.0.2")
+	b := startMember(t, "beta", "127.0.0.3", a.CDN().PeerAddr())
+	waitFor(t, "the two nodes to see each other", func() bool { return aliveMembers(a) == 2 && aliveMembers(b) == 2 })
+	dir := filepath.Join(t.TempDir(), "blog")
+	os.MkdirAll(dir, 0o700)
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte(`<title>Alpha's blog</title><p>Hello.</p>`), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	site, err := a.PublishSite(ctx, dir, "blog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "beta to list alpha's named site", func() bool {
+		s := b.BrowseSites()
+		return len(s) == 1 && s[0].URL == "http://blog.alpha.shoal/"
+	})
+	s := b.BrowseSites()[0]
+	if s.Name != "blog.alpha.shoal" || s.Holder != "alpha" || s.InfoHash != site.InfoHash ||
+		s.PeerURL != "http://"+a.CDN().PeerAddr()+"/cdn/"+site.InfoHash+"/index.html" {
+		t.Fatalf("site %+v", s)
+	}
+	res := browse(t, b, BrowseRequest{URL: s.URL})
+	if res.Status != 200 || res.Page == nil || res.Page.Title != "Alpha's blog" {
+		t.Fatalf("the named site through beta's proxy: %+v", res)
+	}
+}
+
 // publishSite publishes a folder with an index.html, a stylesheet and an
 // image on n and returns its infohash.
 func publishSite(t *testing.T, n *Node) string {
