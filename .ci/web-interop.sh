@@ -5,7 +5,9 @@
 #      copy, and is refused an upload; lftp mirrors the folder.
 #   b. Proxy: a second node joins; curl, with the second node's proxy, gets
 #      the first node's published page by its .shoal name (a miss, then a
-#      hit from the cache), and gets 403 for CONNECT to a port not allowed.
+#      hit from the cache), and gets 403 for CONNECT to a port not allowed;
+#   c. Site: the folder published as www.NAME.shoal is read through the
+#      second node's proxy by its name.
 # Bytes are compared. Every process and temp file is gone on exit.
 set -euo pipefail
 bin=$(realpath "${1:-bin/shoal}")
@@ -78,3 +80,17 @@ grep -qi '^cache-status:.*hit' "$tmp/h2" || fail "the second request was not a c
 code=$(curl -s --max-time 10 -o /dev/null -w '%{http_connect}' -x "http://$proxy" -p "https://127.0.0.1:22/" 2>/dev/null || true)
 [ "$code" = 403 ] || fail "CONNECT to port 22 through the proxy got $code, not 403"
 echo "web-interop: b. proxy on $proxy: curl got $name_a's page from the group (a miss, then a cache hit); CONNECT to port 22 refused (403): ok"
+
+# c. A site: the folder named www.NAME.shoal on a, read through b's proxy by its name.
+timeout 30 "$bin" site publish "$tmp/site" --data "$tmp/a" >"$tmp/site.out" 2>&1 || fail "shoal site publish failed: $(cat "$tmp/site.out")"
+site="http://www.$name_a"
+for i in $(seq 40); do
+	curl -sS --max-time 20 -x "http://$proxy" -o "$tmp/out/site.html" "$site/" 2>/dev/null && cmp -s "$tmp/site/index.html" "$tmp/out/site.html" && break
+	sleep 0.25 # the name reaches b with the next gossip
+done
+cmp -s "$tmp/site/index.html" "$tmp/out/site.html" || fail "www.$name_a/ through b's proxy is not the site's index.html"
+curl -sS --max-time 20 -x "http://$proxy" -o "$tmp/out/a.css" "$site/css/a.css" || fail "the site's stylesheet failed"
+cmp -s "$tmp/site/css/a.css" "$tmp/out/a.css" || fail "the site's stylesheet differs"
+code=$(curl -s --max-time 20 -x "http://$proxy" -o /dev/null -w '%{http_code} %{redirect_url}' "$site/css")
+[ "$code" = "301 $site/css/" ] || fail "$site/css answered '$code', not a 301 to $site/css/"
+echo "web-interop: c. the site www.$name_a through b's proxy: index.html, a stylesheet, 301 to the trailing slash: ok"
