@@ -35,6 +35,7 @@ type MailNode interface {
 	MailSend(ctx context.Context, req node.MailSend) (node.MailSent, error)
 	MailSaveDraft(ctx context.Context, req node.MailSend) (uint32, error)
 	MailContacts(ctx context.Context, user string) ([]node.MailContact, error)
+	MailNotedPassword() error
 }
 
 // mailView is the Mail area: folders with unread counts, the folder's
@@ -59,11 +60,13 @@ type mailView struct {
 	address  string // the user's own address
 	lists    int    // numbers list loads, so only the latest is shown
 
-	folderList *widget.List
-	msgList    *widget.List
-	noMsgs     *widget.Label
-	search     *widget.Entry
-	message    *widget.Label // the area's last error or note
+	// newPassword shows the first user's generated password until noted.
+	newPassword *fyne.Container
+	folderList  *widget.List
+	msgList     *widget.List
+	noMsgs      *widget.Label
+	search      *widget.Entry
+	message     *widget.Label // the area's last error or note
 
 	reply, replyAll, forward, del, unread *widget.Button
 	moveTo                                *widget.Select
@@ -186,7 +189,8 @@ func newMailView(n Node, l loop, a fyne.App, w fyne.Window) *mailView {
 	split.Offset = 0.45
 	body := container.NewHSplit(folders, split)
 	body.Offset = 0.16
-	v.content = container.NewBorder(container.NewVBox(toolbar, v.message), nil, nil, nil, body)
+	v.newPassword = container.NewVBox()
+	v.content = container.NewBorder(container.NewVBox(v.newPassword, toolbar, v.message), nil, nil, nil, body)
 	v.updateButtons()
 
 	_, events, cancel := n.Subscribe(0)
@@ -281,6 +285,7 @@ func (v *mailView) loadAccount() {
 	v.loop.do(func() {
 		if err == nil {
 			v.address = s.Address
+			v.showNewPassword(s)
 		}
 		if cerr == nil {
 			v.contacts = v.contacts[:0]
@@ -289,6 +294,36 @@ func (v *mailView) loadAccount() {
 			}
 		}
 	})
+}
+
+// showNewPassword shows the password the node made for its user on the
+// first start, once: until the user says it is noted. UI goroutine.
+func (v *mailView) showNewPassword(s node.MailClientSettings) {
+	if s.NewPassword == "" {
+		v.newPassword.RemoveAll()
+		return
+	}
+	pw := widget.NewEntry()
+	pw.SetText(s.NewPassword)
+	pw.Disable()
+	noted := widget.NewButton("I have noted it", func() {
+		go func() {
+			err := v.node.MailNotedPassword()
+			v.loop.do(func() {
+				if err != nil {
+					v.message.SetText(err.Error())
+					return
+				}
+				v.newPassword.RemoveAll()
+			})
+		}()
+	})
+	noted.Importance = widget.HighImportance
+	text := widget.NewLabel(fmt.Sprintf("Your mail password for %s, made on the first start. It is shown this once: "+
+		"note it for your mail programs (`shoal mail user passwd %s` makes a new one).", s.Address, s.User))
+	text.Wrapping = fyne.TextWrapWord
+	v.newPassword.Objects = []fyne.CanvasObject{widget.NewCard("", "", container.NewVBox(text, container.NewBorder(nil, nil, nil, noted, pw)))}
+	v.newPassword.Refresh()
 }
 
 // notifyArrival tells the desktop of a new message. Any goroutine.

@@ -41,6 +41,8 @@ type fakeMail struct {
 	mcalls   []string
 	sendErr  error
 	contacts []node.MailContact
+	// newPassword is the first user's generated password until noted.
+	newPassword string
 }
 
 var fakeFolders = []string{"INBOX", "Drafts", "Junk", "Sent", "Trash"}
@@ -68,8 +70,18 @@ func (f *fakeMail) find(folder string, uid uint32) (*fakeMsg, error) {
 	return nil, fmt.Errorf("node: mail: no message %d in %s", uid, folder)
 }
 
+func (f *fakeMail) MailNotedPassword() error {
+	f.mmu.Lock()
+	defer f.mmu.Unlock()
+	f.newPassword = ""
+	f.mcalls = append(f.mcalls, "noted password")
+	return nil
+}
+
 func (f *fakeMail) MailClientSettings(ctx context.Context, user string) (node.MailClientSettings, error) {
-	return node.MailClientSettings{Host: "127.0.0.2", Submission: 7587, IMAP: 7143, POP3: 7110, User: "ada", Address: "ada@alpha.shoal", TLS: "STARTTLS", PlainLogin: true}, nil
+	f.mmu.Lock()
+	defer f.mmu.Unlock()
+	return node.MailClientSettings{Host: "127.0.0.2", Submission: 7587, IMAP: 7143, POP3: 7110, User: "ada", Address: "ada@alpha.shoal", TLS: "STARTTLS", PlainLogin: true, NewPassword: f.newPassword}, nil
 }
 
 func (f *fakeMail) MailFolders(ctx context.Context, user string) ([]node.MailFolder, error) {
@@ -364,6 +376,35 @@ func TestMailListsFoldersAndReadsMessages(t *testing.T) {
 	q.waitFor(t, "deleted to Trash", func() bool { return len(v.msgs) == 1 && v.folders[4].Messages == 1 })
 	if v.reading != nil || v.reply.Disabled() == false {
 		t.Errorf("after delete: reading %v, reply enabled %t", v.reading, !v.reply.Disabled())
+	}
+}
+
+// The password made on the first start is shown until the user notes it,
+// and then no more.
+func TestMailShowsTheNewPasswordOnce(t *testing.T) {
+	n := newFakeNode()
+	n.newPassword = "first-start-pw-42"
+	v, w, q := openMail(t, n)
+	q.waitFor(t, "the new password", func() bool { return showsText(v.content, "I have noted it") })
+	shown := false
+	walkShown(v.content, func(o fyne.CanvasObject) {
+		if e, ok := o.(*widget.Entry); ok && e.Text == "first-start-pw-42" {
+			shown = true
+		}
+	})
+	if !shown {
+		t.Fatal("the password is not shown")
+	}
+	tapText(t, w, "I have noted it")
+	q.waitFor(t, "the password hidden", func() bool { return !showsText(v.content, "I have noted it") })
+	if !n.mailCalled("noted password") {
+		t.Error("the node was not told")
+	}
+	// A new Mail area (the window opened again) does not show it.
+	v2, _, q2 := openMail(t, n)
+	q2.waitFor(t, "the account loaded", func() bool { return v2.address == "ada@alpha.shoal" })
+	if showsText(v2.content, "I have noted it") {
+		t.Error("the noted password is shown again")
 	}
 }
 

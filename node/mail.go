@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,6 +41,11 @@ type Mail struct {
 	// FirstPassword is the password made for the first user on this
 	// start, shown once; "" when the user existed already.
 	FirstUser, FirstPassword string
+
+	pendingMu sync.Mutex
+	// pending is FirstPassword until the user says it is noted (in the
+	// window or the web client): until then both show it.
+	pending string
 	// Owner is the node's own user (mail.user, else the login name): the
 	// user the window, the web client and the CLI read and send as unless
 	// they name another.
@@ -265,7 +271,7 @@ func (n *Node) firstMailUser(ctx context.Context, m *Mail) error {
 	if err := m.Store.AddUser(ctx, name, pw); err != nil {
 		return fmt.Errorf("node: mail: first user %q: %w", name, err)
 	}
-	m.FirstUser, m.FirstPassword = name, pw
+	m.FirstUser, m.FirstPassword, m.pending = name, pw, pw
 	return nil
 }
 
@@ -350,4 +356,22 @@ func (s notifying) Deliver(ctx context.Context, user string, raw []byte) (uint32
 		s.bus.Publish(EventMailArrived, MailArrived{User: user, UID: uid})
 	}
 	return uid, err
+}
+
+// NewPassword is the first user's generated password while it has not been
+// noted; "" once it has, or when this start made no user.
+func (m *Mail) NewPassword() (user, password string) {
+	m.pendingMu.Lock()
+	defer m.pendingMu.Unlock()
+	if m.pending == "" {
+		return "", ""
+	}
+	return m.FirstUser, m.pending
+}
+
+// NotedPassword forgets the first user's password: it is shown no more.
+func (m *Mail) NotedPassword() {
+	m.pendingMu.Lock()
+	m.pending = ""
+	m.pendingMu.Unlock()
 }

@@ -168,6 +168,10 @@ func (a *controlAPI) mailClientRoutes(api func(string, http.HandlerFunc)) {
 	api("POST /api/v1/mail/messages/move", a.mailOn(a.postMailMove))
 	api("POST /api/v1/mail/messages/delete", a.mailOn(a.postMailDelete))
 	api("POST /api/v1/mail/drafts", a.mailOn(a.postMailDraft))
+	api("DELETE /api/v1/mail/new-password", a.mailOn(func(w http.ResponseWriter, r *http.Request, m *Mail) {
+		m.NotedPassword()
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	}))
 }
 
 func (a *controlAPI) getMailClient(w http.ResponseWriter, r *http.Request, m *Mail) {

@@ -42,6 +42,9 @@ type MailClientSettings struct {
 	TLS string `json:"tls"`
 	// PlainLogin says whether logins work without TLS (only on loopback).
 	PlainLogin bool `json:"plain_login"`
+	// NewPassword is the password generated for this user on the node's
+	// first start, until the user notes it (MailNotedPassword).
+	NewPassword string `json:"new_password,omitempty"`
 }
 
 // MailContact is an address to complete the To field from.
@@ -99,7 +102,20 @@ func (n *Node) MailClientSettings(ctx context.Context, user string) (MailClientS
 		User: u, Address: u + "@" + m.Domain, TLS: "STARTTLS",
 		PlainLogin: n.cfg.Bind == "127.0.0.1" || strings.HasPrefix(n.cfg.Bind, "127.") || n.cfg.Bind == "::1",
 	}
+	if first, pw := m.NewPassword(); first == u {
+		s.NewPassword = pw
+	}
 	return s, nil
+}
+
+// MailNotedPassword stops showing the first user's generated password.
+func (n *Node) MailNotedPassword() error {
+	m, err := n.mailOn()
+	if err != nil {
+		return err
+	}
+	m.NotedPassword()
+	return nil
 }
 
 // mailbox is the node's mail, the user ("" the owner) and the folder (""

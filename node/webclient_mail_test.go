@@ -38,6 +38,16 @@ func TestWebClientMail(t *testing.T) {
 		!!document.querySelector('#mail-folders button[data-folder="Sent"]')`)
 	pa.waitFor("the settings for a mail program", `document.querySelector('#mail-client dd[data-key="Address"]')?.textContent === 'ada@alpha.shoal'`)
 	pa.waitFor("beta's postmaster offered for completion", `!!document.querySelector('#mail-contacts option[value="postmaster@beta.shoal"]')`)
+	// The password made on the first start, shown until noted.
+	if a.Mail().FirstPassword == "" {
+		t.Fatal("alpha made no first password")
+	}
+	pa.waitText("#mail-new-password-value", a.Mail().FirstPassword)
+	pa.eval(`document.querySelector('#mail-new-password-noted').click()`)
+	pa.waitFor("the password hidden", `document.querySelector('#mail-new-password').hidden`)
+	if _, pw := a.Mail().NewPassword(); pw != "" {
+		t.Error("the node still offers the noted password")
+	}
 
 	// Compose, attach by a drop on the page, send.
 	pa.eval(`document.querySelector('#mail-new').click()`)

@@ -130,6 +130,8 @@ function render(root, { api, events, signal }) {
   const listEmpty = h('p', { id: 'mail-empty', class: 'muted', hidden: true }, 'No messages.');
   const listError = h('div', { id: 'mail-error', class: 'alert error', role: 'alert', hidden: true });
   const notice = h('div', { id: 'mail-notice', class: 'alert info', role: 'status', hidden: true });
+  // The password the node made on its first start, shown until noted.
+  const newPassword = h('div', { id: 'mail-new-password', class: 'alert info', role: 'status', hidden: true });
 
   // The reader.
   const btn = (id, label, onclick, cls = 'button small') => h('button', { id, type: 'button', class: cls, onclick }, label);
@@ -180,7 +182,7 @@ function render(root, { api, events, signal }) {
   const newBtn = btn('mail-new', 'New message', () => openCompose({}), 'button primary');
 
   root.append(h('div', { class: 'mail' },
-    notice, listError, composeNote,
+    newPassword, notice, listError, composeNote,
     h('div', { class: 'mail-grid' },
       h('nav', { class: 'card mail-side', 'aria-label': 'Folders' }, newBtn, folderList, clientDetails),
       h('section', { class: 'card mail-list', 'aria-label': 'Messages' }, search,
@@ -228,6 +230,7 @@ function render(root, { api, events, signal }) {
       const [s, cs] = await Promise.all([api.get('/api/v1/mail/client'), api.get('/api/v1/mail/contacts')]);
       if (signal.aborted) return;
       address = s.address;
+      showNewPassword(s);
       clientBox.replaceChildren(...[
         ['Address', s.address], ['User name', s.user], ['Password', `yours (shoal mail user passwd ${s.user} sets a new one)`],
         ['Server', s.host], ['Outgoing (SMTP submission)', `port ${s.submission}, STARTTLS, normal password`],
@@ -240,6 +243,28 @@ function render(root, { api, events, signal }) {
       if (signal.aborted || err.status === 401) return;
       showError(listError, err);
     }
+  }
+
+  function showNewPassword(s) {
+    if (!s.new_password) {
+      newPassword.hidden = true;
+      return;
+    }
+    const noted = h('button', {
+      id: 'mail-new-password-noted', type: 'button', class: 'button small',
+      onclick: async () => {
+        try {
+          await api.del('/api/v1/mail/new-password');
+          newPassword.hidden = true;
+        } catch (err) {
+          showError(listError, err);
+        }
+      },
+    }, 'I have noted it');
+    newPassword.replaceChildren(
+      h('p', {}, `Your mail password for ${s.address}, made on the first start. It is shown this once: note it for your mail programs (shoal mail user passwd ${s.user} makes a new one).`),
+      h('p', {}, h('code', { id: 'mail-new-password-value' }, s.new_password), ' ', noted));
+    newPassword.hidden = false;
   }
 
   function showFolders() {
