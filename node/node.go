@@ -27,6 +27,7 @@ import (
 	"github.com/shoal-p2p/shoal/cdn/membership"
 	"github.com/shoal-p2p/shoal/naming"
 	"github.com/shoal-p2p/shoal/storage"
+	"github.com/shoal-p2p/shoal/streaming/packager"
 )
 
 // Version is Shoal's version; FyneApp.toml carries the same.
@@ -51,6 +52,8 @@ type Options struct {
 	Stderr io.Writer
 	// CDNTiming shortens gossip and failure detection; tests use it.
 	CDNTiming cdn.MembershipTiming
+	// Packaging tunes `publish --video` (tests use a fast x264 preset).
+	Packaging packager.Options
 }
 
 // Node is one running Shoal node.
