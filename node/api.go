@@ -101,6 +101,7 @@ func (a *controlAPI) handler() http.Handler {
 	a.cdnRoutes(api)
 	a.dnsRoutes(api)
 	a.mailRoutes(api)
+	a.playerRoutes(api)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})

@@ -70,7 +70,8 @@ type Node struct {
 	api      *controlAPI
 	cdn      *cdn.CDN
 	dns      *naming.Service
-	mail     *Mail     // nil when mail is off
+	mail     *Mail // nil when mail is off
+	watching watchSessions
 	services []service // started, in start order
 
 	mu  sync.Mutex
@@ -148,6 +149,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.startCDN(ctx); err != nil {
 		return nil, err
 	}
+	n.services = append(n.services, service{"watch sessions", n.stopWatching})
 	if err := n.startNaming(ctx); err != nil {
 		return nil, err
 	}

@@ -534,7 +534,8 @@ func (s *Session) fetchNext(t *track) error {
 	ahead := t.end - max(s.position, s.bufStart)
 	s.mu.Unlock()
 
-	if t.name == Video && rend < 0 {
+	auto := t.name == Video && rend < 0
+	if auto {
 		if err := st.Validate(); err != nil {
 			return fmt.Errorf("player: %w", err)
 		}
@@ -560,7 +561,7 @@ func (s *Session) fetchNext(t *track) error {
 			}
 			t.inits[rend] = raw // only run() touches inits
 		}
-		data, rec, abandonTo, err := s.download(t, k, rend, st, urgent)
+		data, rec, abandonTo, err := s.download(t, k, rend, st, urgent, auto)
 		if err != nil {
 			return err
 		}
@@ -630,7 +631,7 @@ func (s *Session) abrState(k int) abr.State {
 // download fetches segment k of t in rendition rend, giving it up when the
 // ABR's abandonment rule says it would stall playback: then rec.Abandoned
 // is set and abandonTo is the rendition to fetch instead.
-func (s *Session) download(t *track, k, rend int, st abr.State, urgent bool) (data []byte, rec SegmentRecord, abandonTo int, err error) {
+func (s *Session) download(t *track, k, rend int, st abr.State, urgent, auto bool) (data []byte, rec SegmentRecord, abandonTo int, err error) {
 	seg := t.reps[rend].Segments[k]
 	rec = SegmentRecord{Track: t.name, Segment: k, Rendition: rend, Bitrate: t.reps[rend].Bandwidth}
 	begin := time.Now()
@@ -663,7 +664,7 @@ func (s *Session) download(t *track, k, rend int, st abr.State, urgent bool) (da
 		if rerr != nil {
 			return nil, rec, 0, fmt.Errorf("player: %s segment %d (%s) from %s: %w", t.name, k, t.reps[rend].ID, f.From, rerr)
 		}
-		if t.name == Video && s.fixed < 0 && rend > 0 {
+		if auto && rend > 0 {
 			s.mu.Lock()
 			st.Buffer = max(0, s.video.end-max(s.position, s.bufStart))
 			s.mu.Unlock()
