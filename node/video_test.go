@@ -164,3 +164,224 @@ func TestPublishVideo(t *testing.T) {
 		t.Errorf("videos folder has %d entries after publishing one video twice", len(es))
 	}
 }
+
+// renderer takes a session's chunks through the control API, as the web
+// client does.
+type renderer struct {
+	t     *testing.T
+	n     *Node
+	id    string
+	inits map[string][]byte // by track
+}
+
+type chunk struct {
+	init              bool
+	generation        int
+	segment           int
+	rendition         int
+	start, duration   float64
+	codecs, mimeType  string
+	data              []byte
+	ended, nothingYet bool
+}
+
+func (r *renderer) next(track string) chunk {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(r.t.Context(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet,
+		"http://"+r.n.UIAddress()+"/api/v1/watch/"+r.id+"/next?track="+track+"&wait=20", nil)
+	req.Header.Set("Authorization", "Bearer "+r.n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	h := resp.Header
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		return chunk{ended: h.Get("X-Shoal-Ended") == "1", nothingYet: h.Get("X-Shoal-Ended") != "1"}
+	case http.StatusOK:
+	default:
+		r.t.Fatalf("next %s: %s %s", track, resp.Status, data)
+	}
+	num := func(k string) float64 {
+		var f float64
+		fmt.Sscan(h.Get(k), &f)
+		return f
+	}
+	return chunk{init: h.Get("X-Shoal-Init") == "1", generation: int(num("X-Shoal-Generation")),
+		segment: int(num("X-Shoal-Segment")), rendition: int(num("X-Shoal-Rendition")),
+		start: num("X-Shoal-Start"), duration: num("X-Shoal-Duration"),
+		codecs: h.Get("X-Shoal-Codecs"), mimeType: h.Get("X-Shoal-Mime"), data: data}
+}
+
+// post sends a JSON body to the session's route and returns its state.
+func (r *renderer) post(route, body string) (int, map[string]any) {
+	r.t.Helper()
+	resp, out := call(r.t, r.n, http.MethodPost, "/api/v1/watch/"+r.id+"/"+route, r.n.token, body)
+	return resp.StatusCode, out
+}
+
+// framePTS decodes one media segment after its init segment with ffprobe
+// and returns its video frames' presentation times in seconds.
+func framePTS(t *testing.T, init, media []byte) []float64 {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "seg.mp4")
+	os.WriteFile(f, append(append([]byte(nil), init...), media...), 0o600)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "v:0",
+		"-show_entries", "frame=pts_time", "-of", "csv=p=0", f).Output()
+	if err != nil {
+		t.Fatalf("ffprobe a segment: %v", err)
+	}
+	var pts []float64
+	for _, l := range strings.Fields(string(out)) {
+		var v float64
+		if _, err := fmt.Sscan(strings.TrimSuffix(l, ","), &v); err == nil {
+			pts = append(pts, v)
+		}
+	}
+	return pts
+}
+
+// TestWatchOnAnotherMember: a video published on alpha is watched on beta
+// through beta's control API. The segments come from the network (the
+// swarm or alpha's gateway) until beta holds a copy, in order; after a
+// switch of rendition the decoded frames go on where they stopped; a seek
+// starts a new generation at the right segment; the QoE counts the switch.
+func TestWatchOnAnotherMember(t *testing.T) {
+	needFFmpeg(t)
+	a := startVideoMember(t, "alpha", "127.0.0.2")
+	b := startVideoMember(t, "beta", "127.0.0.3", a.CDN().PeerAddr())
+	waitFor(t, "the two nodes to see each other", func() bool {
+		return aliveMembers(a) == 2 && aliveMembers(b) == 2
+	})
+	it := publishVideo(t, a, testClip(t, 640, 360, 8))
+	waitFor(t, "beta's catalog to list the video", func() bool {
+		e, ok := b.CDN().Catalog.Get(it.InfoHash)
+		return ok && len(e.Holders) > 0
+	})
+
+	// Bad requests change nothing.
+	if resp, _ := call(t, b, http.MethodPost, "/api/v1/watch", b.token, `{"infohash": "not-a-hash"}`); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a bad infohash: %s", resp.Status)
+	}
+	if resp, _ := call(t, b, http.MethodPost, "/api/v1/watch", b.token, `{"infohash": "`+it.InfoHash+`", "abr": "magic"}`); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("an unknown ABR: %s", resp.Status)
+	}
+	if resp, _ := call(t, b, http.MethodGet, "/api/v1/watch/0123", b.token, ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown session: %s", resp.Status)
+	}
+	if len(b.Watchings()) != 0 {
+		t.Fatalf("sessions after bad requests: %v", b.Watchings())
+	}
+
+	resp, w := call(t, b, http.MethodPost, "/api/v1/watch", b.token,
+		`{"infohash": "`+it.InfoHash+`", "rendition": 0, "buffer_target": 4, "buffer_max": 4}`)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /api/v1/watch: %s %v", resp.Status, w)
+	}
+	r := &renderer{t: t, n: b, id: w["id"].(string), inits: map[string][]byte{}}
+	state := w["state"].(map[string]any)
+	top := len(state["renditions"].([]any)) - 1
+	if top < 1 {
+		t.Fatalf("renditions: %v", state["renditions"])
+	}
+
+	const switchAt = 2 // see TestSessionPlaysInOrderAcrossASwitch
+	var lastPTS float64 = -1
+	want := 0
+	for {
+		c := r.next("video")
+		if c.nothingYet {
+			t.Fatalf("no chunk in 20 s")
+		}
+		if c.ended {
+			break
+		}
+		if c.init {
+			r.inits["video"] = c.data
+			if !strings.HasPrefix(c.codecs, "avc1") || c.mimeType != "video/mp4" {
+				t.Errorf("init of rendition %d: codecs %q mime %q", c.rendition, c.codecs, c.mimeType)
+			}
+			continue
+		}
+		if c.segment != want {
+			t.Fatalf("segment %d, want %d", c.segment, want)
+		}
+		if c.segment >= switchAt && c.rendition != top || c.segment < switchAt && c.rendition != 0 {
+			t.Errorf("segment %d in rendition %d", c.segment, c.rendition)
+		}
+		pts := framePTS(t, r.inits["video"], c.data)
+		if len(pts) == 0 {
+			t.Fatalf("segment %d decodes to no frames", c.segment)
+		}
+		if lastPTS >= 0 && (pts[0] < lastPTS || pts[0]-lastPTS > 0.05) {
+			t.Errorf("segment %d (rendition %d) starts at %.3f s, the previous ended at %.3f s", c.segment, c.rendition, pts[0], lastPTS)
+		}
+		lastPTS = pts[len(pts)-1]
+		if c.segment == switchAt-1 {
+			if code, out := r.post("rendition", fmt.Sprintf(`{"rendition": %d}`, top)); code != http.StatusOK {
+				t.Fatalf("rendition: %d %v", code, out)
+			}
+		}
+		if code, out := r.post("position", fmt.Sprintf(`{"position": %g, "playing": true}`, c.start)); code != http.StatusOK {
+			t.Fatalf("position: %d %v", code, out)
+		}
+		want++
+	}
+	if want < 4 {
+		t.Fatalf("the video ended after %d segments", want)
+	}
+	for {
+		if c := r.next("audio"); c.ended {
+			break
+		} else if c.nothingYet {
+			t.Fatal("no audio chunk in 20 s")
+		}
+	}
+
+	// Seek back: a new generation, its init first, then the segment there.
+	if code, out := r.post("seek", `{"position": 3}`); code != http.StatusOK {
+		t.Fatalf("seek: %d %v", code, out)
+	}
+	if code, _ := r.post("seek", `{"position": 3600}`); code != http.StatusBadRequest {
+		t.Errorf("a seek past the end: %d", code)
+	}
+	if c := r.next("video"); !c.init || c.generation != 1 {
+		t.Fatalf("after the seek: init %v generation %d", c.init, c.generation)
+	}
+	if c := r.next("video"); c.init || c.start > 3 || c.start+c.duration <= 3 {
+		t.Fatalf("after the seek: segment %d at %g s", c.segment, c.start)
+	}
+
+	ws, err := b.Watched(r.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Beta had no copy at first; once the gateway has fetched the whole
+	// (small) item, later segments are read from beta's own copy.
+	if h := ws.State.History; len(h) == 0 || h[0].From == "here" {
+		t.Errorf("the first segment came from beta's own copy, which it did not have")
+	}
+	for _, rec := range ws.State.History {
+		if rec.From != "here" && rec.From != "swarm" && !strings.HasPrefix(rec.From, "member ") {
+			t.Errorf("segment %d (%s) came from %q", rec.Segment, rec.Track, rec.From)
+		}
+	}
+	if q := ws.State.QoE; !q.Started || q.Switches != 1 || q.Rebuffers != 0 {
+		t.Errorf("QoE %+v", q)
+	}
+	if resp, _ := call(t, b, http.MethodDelete, "/api/v1/watch/"+r.id, b.token, ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("DELETE: %s", resp.Status)
+	}
+	if resp, _ := call(t, b, http.MethodGet, "/api/v1/watch/"+r.id, b.token, ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a stopped session: %s", resp.Status)
+	}
+}
