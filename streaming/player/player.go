@@ -435,7 +435,7 @@ func (s *Session) stateLocked() State {
 		ABR: s.alg.Name(), Fixed: s.fixed, Rendition: s.video.lastRep,
 		Audio: s.audio != nil, Playing: s.playing, Stalled: s.stalled,
 		Ended: s.video.done && (s.audio == nil || s.audio.done), Generation: s.generation,
-		History: append([]SegmentRecord(nil), s.records...),
+		History: append([]SegmentRecord{}, s.records...),
 		QoE: QoE{
 			Startup: s.qoe.Startup, Started: s.started, Rebuffers: s.qoe.Rebuffers,
 			RebufferSeconds: s.qoe.Rebuffer.Seconds(), MeanBitrate: s.qoe.MeanBitrate(),
@@ -443,6 +443,7 @@ func (s *Session) stateLocked() State {
 		},
 	}
 	st.Buffer = max(0, s.video.end-max(s.position, s.bufStart))
+	st.Buffered = [][2]float64{}
 	if s.video.end > s.bufStart {
 		st.Buffered = [][2]float64{{s.bufStart.Seconds(), s.video.end.Seconds()}}
 	}

@@ -1,0 +1,62 @@
+package node
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestWebClientWatch publishes a short video on alpha and plays it in
+// beta's web client, in headless Chromium: the Watch area lists it, Play
+// starts a session on beta, whose segments reach the <video> element
+// through Media Source Extensions; the video's currentTime passes 2 s with
+// a picture (videoWidth > 0) and no error, and the readouts show the
+// rendition, the source of the segments and the QoE. With
+// SHOAL_SCREENSHOTS=DIR it writes webclient-watch.png to DIR.
+func TestWebClientWatch(t *testing.T) {
+	requireChromium(t)
+	needFFmpeg(t)
+	a := startVideoMember(t, "alpha", "127.0.0.2")
+	b := startVideoMember(t, "beta", "127.0.0.3", a.CDN().PeerAddr())
+	waitFor(t, "the two nodes to see each other", func() bool {
+		return aliveMembers(a) == 2 && aliveMembers(b) == 2
+	})
+	it := publishVideo(t, a, testClip(t, 640, 360, 6))
+	waitFor(t, "beta's catalog to list the video", func() bool {
+		e, ok := b.CDN().Catalog.Get(it.InfoHash)
+		return ok && len(e.Holders) > 0
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	br := startChromium(ctx, t)
+	p := br.newPage(ctx, t)
+	p.navigate(b.LoginURL())
+	p.waitText("#node-name", "beta")
+	p.eval(`location.hash = '#/watch'`)
+	p.waitFor("the video in the list", `(() => { const s = document.querySelector('#watch-item');
+		return s && [...s.options].some((o) => o.value === '`+it.InfoHash+`'); })()`)
+	p.eval(`(() => { document.querySelector('#watch-item').value = '` + it.InfoHash + `';
+		document.querySelector('#watch-form').requestSubmit(); })()`)
+	p.waitFor("playback past 2 s", `(() => { const v = document.querySelector('#watch-video');
+		if (v.error) throw new Error('video error ' + v.error.code + ' ' + v.error.message);
+		return v.currentTime > 2 && v.videoWidth > 0; })()`)
+	p.waitFor("the readouts", `(() => {
+		const t = (id) => document.querySelector(id).textContent;
+		return /\d+×\d+/.test(t('#watch-rendition')) && t('#watch-qoe').includes('QoE_lin') &&
+		  /swarm|member|here/.test(t('#watch-source')) && document.querySelector('#watch-segments').rows.length > 0; })()`)
+	if got := p.evalString(`document.querySelector('#watch-error').hidden ? '' : document.querySelector('#watch-error').textContent`); got != "" {
+		t.Errorf("the Watch area shows an error: %s", got)
+	}
+	if br.shoot() {
+		fullScreenshot(p, filepath.Join(br.shots, "webclient-watch.png"))
+	}
+	ws := b.Watchings()
+	if len(ws) != 1 || ws[0].InfoHash != it.InfoHash || !ws[0].State.QoE.Started {
+		t.Fatalf("beta's sessions: %+v", ws)
+	}
+	if errs := br.pageErrors(); len(errs) > 0 {
+		t.Errorf("the page reported errors: %v", errs)
+	}
+}
