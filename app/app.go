@@ -2,7 +2,7 @@
 //
 // It holds views only: everything it shows comes from the node through the
 // small Node interface declared here, and what the user changes goes back
-// through it. The window is a row of areas (Node, Library, Network,
+// through it. The window is a row of areas (Node, Library, Watch, Network,
 // Names, Settings) on the left; a new area is one more entry in the list that
 // newWindow builds.
 //
@@ -23,6 +23,7 @@ import (
 	"github.com/shoal-p2p/shoal/cdn/membership"
 	"github.com/shoal-p2p/shoal/naming"
 	"github.com/shoal-p2p/shoal/node"
+	"github.com/shoal-p2p/shoal/streaming/player"
 )
 
 // Node is what the window needs from a running node.
@@ -51,6 +52,11 @@ type Node interface {
 	SetDNSRecord(node.DNSRecord) error
 	RemoveDNSRecord(name, typ string) error
 	DNSQuery(ctx context.Context, name, qtype string) (naming.Answer, error)
+
+	// The Watch area.
+	Watch(ctx context.Context, infohash string, opts node.WatchOptions) (node.Watching, error)
+	WatchSession(id string) (*player.Session, error)
+	StopWatching(id string) (node.Watching, error)
 }
 
 // area is one part of the window, shown as a tab on the left.
@@ -84,9 +90,11 @@ func newWindow(a fyne.App, n Node, do func(func())) fyne.Window {
 
 	// The Library also takes what is dropped on the window.
 	library := newLibraryView(n, l, w, a.Clipboard())
+	watch := newWatchView(n, l)
 	areas := []area{
 		{"Node", theme.ComputerIcon(), func() fyne.CanvasObject { return newNodeView(n, l, a.Clipboard()).content }},
 		{"Library", theme.StorageIcon(), func() fyne.CanvasObject { return library.content }},
+		{"Watch", theme.MediaPlayIcon(), func() fyne.CanvasObject { return watch.content }},
 		{"Network", theme.GridIcon(), func() fyne.CanvasObject { return newNetworkView(n, l).content }},
 		{"Names", theme.SearchIcon(), func() fyne.CanvasObject { return newNamesView(n, l, a.Clipboard()).content }},
 		{"Settings", theme.SettingsIcon(), func() fyne.CanvasObject { return newSettingsView(n, l).content }},

@@ -421,6 +421,13 @@ func segmentAt(segs []mpd.Segment, t time.Duration) int {
 	return len(segs) - 1
 }
 
+// Generation counts the seeks so far (Chunk.Generation).
+func (s *Session) Generation() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.generation
+}
+
 // State is a snapshot of the session.
 func (s *Session) State() State {
 	s.mu.Lock()

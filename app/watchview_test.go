@@ -1,0 +1,191 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"image"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+
+	"github.com/shoal-p2p/shoal/node"
+	"github.com/shoal-p2p/shoal/streaming/packager"
+	"github.com/shoal-p2p/shoal/streaming/player"
+)
+
+// The fake node has no videos.
+func (f *fakeNode) Watch(ctx context.Context, infohash string, opts node.WatchOptions) (node.Watching, error) {
+	return node.Watching{}, errors.New("node: the fake node plays nothing")
+}
+
+func (f *fakeNode) WatchSession(id string) (*player.Session, error) {
+	return nil, node.ErrNoSession
+}
+
+func (f *fakeNode) StopWatching(id string) (node.Watching, error) {
+	return node.Watching{}, node.ErrNoSession
+}
+
+// videoNode starts a real node on loopback that has published a short
+// test video (ffmpeg's testsrc2), and returns it with the video's infohash.
+func videoNode(t *testing.T) (*node.Node, string) {
+	t.Helper()
+	for _, p := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Skipf("%s is not installed (Debian package ffmpeg)", p)
+		}
+	}
+	n, err := node.Start(context.Background(), node.Options{DataDir: t.TempDir(),
+		Packaging: packager.Options{Preset: "ultrafast"},
+		Override: func(c *node.Config) {
+			c.Name, c.Bind = "watcher", "127.0.0.1"
+			c.UI.Address = "127.0.0.1:0"
+			c.Ports = node.Ports{}
+			c.DNS.Upstreams = []string{"127.0.0.1:1"}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	src := filepath.Join(t.TempDir(), "test-pattern.mp4")
+	if out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-v", "error", "-nostdin",
+		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=6",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", src).CombinedOutput(); err != nil {
+		t.Fatalf("make a clip: %v\n%s", err, out)
+	}
+	it, err := n.PublishVideo(ctx, src, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, it.InfoHash
+}
+
+func openWatch(t *testing.T, n Node) (*watchView, uiQueue, fyne.Window) {
+	t.Helper()
+	test.NewTempApp(t)
+	q := newUIQueue()
+	ctx, cancel := context.WithCancel(t.Context())
+	v := newWatchView(n, loop{do: q.do, ctx: ctx})
+	w := test.NewWindow(v.content)
+	w.Resize(fyne.NewSize(1000, 700))
+	t.Cleanup(func() {
+		cancel()
+		// Let the view's goroutines finish their last UI calls.
+		deadline := time.After(5 * time.Second)
+		for {
+			v.mu.Lock()
+			cur := v.current
+			v.mu.Unlock()
+			if cur == nil {
+				break
+			}
+			select {
+			case f := <-q:
+				f()
+			case <-deadline:
+				t.Error("the watch view did not stop")
+				return
+			}
+		}
+		w.Close()
+	})
+	return v, q, w
+}
+
+// colourful tells a picture from a blank frame: testsrc2 has many colours.
+func colourful(img image.Image) bool {
+	seen := map[[3]uint32]bool{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y += 7 {
+		for x := b.Min.X; x < b.Max.X; x += 7 {
+			r, g, bb, _ := img.At(x, y).RGBA()
+			seen[[3]uint32{r >> 12, g >> 12, bb >> 12}] = true
+		}
+	}
+	return len(seen) >= 8
+}
+
+// TestWatchViewPlaysSeeksAndPauses plays a real node's video in the Watch
+// area: frames decoded by ffmpeg reach the picture, the readouts show the
+// rendition and where segments come from, pause stops the frames, a seek
+// moves the position, and the session's QoE shows.
+func TestWatchViewPlaysSeeksAndPauses(t *testing.T) {
+	n, ih := videoNode(t)
+	v, q, w := openWatch(t, n)
+	q.waitFor(t, "the video in the list", func() bool {
+		v.refreshItems()
+		return len(v.items.Options) == 1
+	})
+	if v.videos[v.items.Selected] != ih {
+		t.Fatalf("selected %q, want the published video", v.items.Selected)
+	}
+	test.Tap(v.play)
+	q.waitFor(t, "frames", func() bool { return v.shownFrames() > 20 })
+	if !colourful(v.picture.Image) {
+		t.Error("the picture shows no test pattern")
+	}
+	q.waitFor(t, "the readouts", func() bool {
+		return strings.Contains(v.status.Text, "Playing") && strings.Contains(v.readout.Text, "from here") &&
+			strings.Contains(v.qoe.Text, "QoE_lin")
+	})
+
+	test.Tap(v.pause)
+	q.waitFor(t, "the pause", func() bool { return strings.HasPrefix(v.status.Text, "Paused") })
+	before := v.shownFrames()
+	drain(q, 300*time.Millisecond)
+	if after := v.shownFrames(); after > before+2 {
+		t.Errorf("%d frames shown while paused", after-before)
+	}
+	test.Tap(v.pause)
+
+	v.seekTo(4)
+	q.waitFor(t, "the position after the seek", func() bool {
+		v.mu.Lock()
+		cur := v.current
+		v.mu.Unlock()
+		cur.mu.Lock()
+		defer cur.mu.Unlock()
+		return cur.position >= 4*time.Second
+	})
+	if !showsText(w.Content(), "Rendition") {
+		t.Errorf("no rendition control; shown %q", shownTexts(w.Content()))
+	}
+	st := n.Watchings()
+	if len(st) != 1 || st[0].State.Generation != 1 || !st[0].State.QoE.Started {
+		t.Fatalf("sessions: %+v", st)
+	}
+	test.Tap(v.stop)
+	q.waitFor(t, "the session to stop", func() bool { return len(n.Watchings()) == 0 })
+}
+
+// TestWatchViewNamesErrors: a session that cannot start says why.
+func TestWatchViewNamesErrors(t *testing.T) {
+	v, q, _ := openWatch(t, newFakeNode())
+	v.start("")
+	if !v.errLabel.Visible() || !strings.Contains(v.errLabel.Text, "choose a video") {
+		t.Errorf("no video chosen: %q", v.errLabel.Text)
+	}
+	v.start(strings.Repeat("ab", 20))
+	q.waitFor(t, "the node's error", func() bool { return strings.Contains(v.errLabel.Text, "plays nothing") })
+}
+
+// drain runs queued UI work for d.
+func drain(q uiQueue, d time.Duration) {
+	end := time.After(d)
+	for {
+		select {
+		case f := <-q:
+			f()
+		case <-end:
+			return
+		}
+	}
+}
+
