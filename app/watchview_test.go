@@ -188,4 +188,3 @@ func drain(q uiQueue, d time.Duration) {
 		}
 	}
 }
-
