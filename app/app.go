@@ -109,6 +109,15 @@ func newWindow(a fyne.App, n Node, do func(func())) fyne.Window {
 		tabs.Append(tab)
 	}
 	tabs.SetTabLocation(container.TabLocationLeading)
+	library.openURL = a.OpenURL
+	library.play = func(infohash string) {
+		for _, tab := range tabs.Items {
+			if tab.Text == "Watch" {
+				tabs.Select(tab)
+			}
+		}
+		watch.Play(infohash)
+	}
 	// A window has one drop handler: what is dropped anywhere is published.
 	w.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) {
 		tabs.Select(libraryTab)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,6 +47,12 @@ type libraryView struct {
 	jobs                *fyne.Container // a row per publish
 	publishing          []*publishJob   // the jobs of those rows
 	message             *widget.Label
+
+	// play starts a video item in the Watch area; openURL opens a file or
+	// folder with the system's default application (fyne.App.OpenURL).
+	// Either may be nil, which disables its buttons.
+	play    func(infohash string)
+	openURL func(*url.URL) error
 
 	// reload asks the refresh goroutine to load items and catalog now.
 	reload chan struct{}
@@ -562,6 +569,7 @@ type itemRow struct {
 	progress                    *widget.ProgressBar
 	pieces                      *pieceMap
 	pause, pin, magnet, remove  *widget.Button
+	open, show                  *widget.Button // Play (videos) or Open; Show in folder
 	content                     fyne.CanvasObject
 }
 
@@ -595,9 +603,11 @@ func (v *libraryView) newItemRow() *itemRow {
 	})
 	r.magnet = widget.NewButtonWithIcon("Magnet", theme.ContentCopyIcon(), func() { v.copyMagnet(r.st) })
 	r.remove = widget.NewButtonWithIcon("Remove", theme.DeleteIcon(), func() { v.confirmRemove(r.st) })
+	r.open = widget.NewButtonWithIcon("Open", theme.FileApplicationIcon(), func() { v.openItem(r.st) })
+	r.show = widget.NewButtonWithIcon("Show in folder", theme.FolderOpenIcon(), func() { v.showInFolder(r.st) })
 
 	title := container.NewBorder(nil, nil, nil, container.NewHBox(r.pinned, r.state), r.name)
-	buttons := container.NewGridWithColumns(2, r.pause, r.pin, r.magnet, r.remove)
+	buttons := container.NewGridWithColumns(2, r.pause, r.pin, r.magnet, r.remove, r.open, r.show)
 	body := container.NewVBox(title, container.NewThemeOverride(r.progress, compactTheme{}), r.detail, r.pieces)
 	r.content = container.NewBorder(nil, nil, container.NewCenter(r.icon), container.NewCenter(buttons), body)
 	r.ExtendBaseWidget(r)
@@ -644,6 +654,55 @@ func (r *itemRow) set(st engine.Status) {
 		r.magnet.Disable()
 	} else {
 		r.magnet.Enable()
+	}
+	if engine.IsPresentation(st.Item) {
+		r.open.SetText("Play")
+		r.open.SetIcon(theme.MediaPlayIcon())
+		enable(r.open, r.v.play != nil)
+	} else {
+		r.open.SetText("Open")
+		r.open.SetIcon(theme.FileApplicationIcon())
+		enable(r.open, r.v.openURL != nil && st.Path != "" && st.State == engine.StateSeeding)
+	}
+	enable(r.show, r.v.openURL != nil && st.Path != "")
+}
+
+func enable(b *widget.Button, on bool) {
+	if on {
+		b.Enable()
+	} else {
+		b.Disable()
+	}
+}
+
+// openItem plays a video item, or opens any other with the system's
+// default application.
+func (v *libraryView) openItem(st engine.Status) {
+	if engine.IsPresentation(st.Item) {
+		if v.play != nil {
+			v.play(st.InfoHash)
+		}
+		return
+	}
+	v.openPath(st.Path)
+}
+
+// showInFolder opens the folder that holds the item's data.
+func (v *libraryView) showInFolder(st engine.Status) {
+	p := st.Path
+	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+		p = filepath.Dir(p)
+	}
+	v.openPath(p)
+}
+
+func (v *libraryView) openPath(p string) {
+	if v.openURL == nil || p == "" {
+		return
+	}
+	u := &url.URL{Scheme: "file", Path: filepath.ToSlash(p)}
+	if err := v.openURL(u); err != nil {
+		v.showError("Cannot open "+p, err)
 	}
 }
 

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"image"
+	"net/url"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"github.com/shoal-p2p/shoal/node"
 	"github.com/shoal-p2p/shoal/streaming/packager"
@@ -187,4 +191,69 @@ func drain(q uiQueue, d time.Duration) {
 			return
 		}
 	}
+}
+
+// buttonShown finds a shown button by its text.
+func buttonShown(o fyne.CanvasObject, text string) *widget.Button {
+	var found *widget.Button
+	walkShown(o, func(o fyne.CanvasObject) {
+		if b, ok := o.(*widget.Button); ok && b.Text == text && found == nil {
+			found = b
+		}
+	})
+	return found
+}
+
+// TestLibraryOpensAndShowsItems: a seeding folder has Open and Show in
+// folder, which hand its path to the system; an item still downloading
+// cannot be opened yet.
+func TestLibraryOpensAndShowsItems(t *testing.T) {
+	v, w, q := openLibrary(t, withLibrary(newFakeNode()))
+	var opened []string
+	v.openURL = func(u *url.URL) error { opened = append(opened, u.String()); return nil }
+	v.showItems(v.node.Items())
+	q.waitFor(t, "the items", func() bool { return showsText(w.Content(), "notes") })
+	var rows []*itemRow
+	walkShown(w.Content(), func(o fyne.CanvasObject) {
+		if r, ok := o.(*itemRow); ok {
+			rows = append(rows, r)
+		}
+	})
+	for _, r := range rows {
+		r.set(r.st) // with openURL set
+		switch r.st.Name {
+		case "notes":
+			test.Tap(r.open)
+			test.Tap(r.show)
+		case "big-buck-bunny.mp4":
+			if !r.open.Disabled() {
+				t.Error("an item still downloading can be opened")
+			}
+		}
+	}
+	if want := []string{"file:///home/ada/notes", "file:///home/ada"}; !slices.Equal(opened, want) {
+		t.Errorf("opened %q, want %q", opened, want)
+	}
+}
+
+// TestLibraryPlaysVideos: in the whole window on a real node, a published
+// video's row has Play, which shows the Watch area playing it.
+func TestLibraryPlaysVideos(t *testing.T) {
+	n, _ := videoNode(t)
+	q := newUIQueue()
+	w := newWindow(test.NewTempApp(t), n, q.do)
+	w.Show()
+	tapText(t, w, "Library")
+	var play *widget.Button
+	q.waitFor(t, "the video's Play button", func() bool {
+		play = buttonShown(w.Content(), "Play")
+		return play != nil && !play.Disabled()
+	})
+	test.Tap(play)
+	q.waitFor(t, "the Watch area playing", func() bool {
+		return w.Content().(*container.AppTabs).Selected().Text == "Watch" && len(n.Watchings()) == 1 &&
+			n.Watchings()[0].State.QoE.Started
+	})
+	w.Close()
+	q.waitFor(t, "the session to stop with the window", func() bool { return len(n.Watchings()) == 0 })
 }
