@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"io"
 	"os/exec"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/shoal-p2p/shoal/cdn/catalog"
@@ -52,6 +54,9 @@ type watchView struct {
 	readout   *widget.Label
 	qoe       *widget.Label
 	errLabel  *widget.Label
+	plot      *canvas.Raster
+	legend    *widget.Label
+	samples   []watchSample // UI goroutine only
 
 	videos map[string]string // item name -> infohash
 
@@ -101,10 +106,14 @@ func newWatchView(n Node, l loop) *watchView {
 	v.stop.Disable()
 
 	top := container.NewBorder(nil, nil, nil, container.NewHBox(v.play, v.pause, v.stop), v.items)
-	controls := container.NewBorder(nil, nil, widget.NewLabel("Rendition"), v.rendition, v.seek)
+	controls := container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewLabel("Rendition"), v.rendition), v.seek)
+	v.plot = canvas.NewRaster(v.drawPlot)
+	v.plot.SetMinSize(fyne.NewSize(200, 90))
+	v.legend = widget.NewLabel("")
+	v.legend.SizeName = theme.SizeNameCaptionText
 	v.content = container.NewBorder(
 		container.NewVBox(top, v.errLabel),
-		container.NewVBox(controls, v.status, v.readout, v.qoe),
+		container.NewVBox(controls, v.status, v.readout, v.qoe, v.legend, v.plot),
 		nil, nil, v.picture)
 	v.refreshItems()
 	go v.follow()
@@ -356,6 +365,58 @@ func (v *watchView) show(w *watching, st player.State) {
 	if st.Error != "" {
 		v.fail(errors.New(st.Error))
 	}
+	bitrate := 0
+	if last != nil {
+		bitrate = last.Bitrate
+	}
+	top := 1
+	for _, r := range st.Renditions {
+		top = max(top, r.Bandwidth)
+	}
+	v.samples = append(v.samples, watchSample{buffer: st.Buffer.Seconds() / st.BufferMax.Seconds(), bitrate: float64(bitrate) / float64(top)})
+	if len(v.samples) > plotSamples {
+		v.samples = v.samples[len(v.samples)-plotSamples:]
+	}
+	v.legend.SetText(fmt.Sprintf("Buffer level (blue, 0 to %.0f s) and bitrate (green, 0 to %s), last %d s",
+		st.BufferMax.Seconds(), bitrateText(top), plotSamples/2))
+	v.plot.Refresh()
+}
+
+// watchSample is one point of the plot, both values scaled to 0..1.
+type watchSample struct{ buffer, bitrate float64 }
+
+// plotSamples is how many samples the plot shows, two a second.
+const plotSamples = 240
+
+// drawPlot draws the buffer level and bitrate lines.
+func (v *watchView) drawPlot(w, h int) image.Image {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	if w < 2 || h < 2 {
+		return img
+	}
+	grid := theme.Color(theme.ColorNameSeparator)
+	for x := 0; x < w; x++ {
+		img.Set(x, h-1, grid)
+		img.Set(x, 0, grid)
+	}
+	line := func(val func(watchSample) float64, c color.Color) {
+		prevY := -1
+		for i, smp := range v.samples {
+			x := w - 1 - (len(v.samples)-1-i)*w/plotSamples
+			y := h - 1 - int(min(1, max(0, val(smp)))*float64(h-2))
+			for yy := min(y, max(prevY, y)); prevY >= 0 && yy <= max(y, prevY); yy++ {
+				img.Set(x, yy, c)
+			}
+			for dx := 0; dx < max(1, w/plotSamples); dx++ {
+				img.Set(x+dx, y, c)
+				img.Set(x+dx, y-1, c)
+			}
+			prevY = y
+		}
+	}
+	line(func(s watchSample) float64 { return s.buffer }, theme.Color(theme.ColorNamePrimary))
+	line(func(s watchSample) float64 { return s.bitrate }, theme.Color(theme.ColorNameSuccess))
+	return img
 }
 
 func clockText(d time.Duration) string {
