@@ -5,10 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/shoal-p2p/shoal/cdn/engine"
 )
 
-// TestWebClientWatch publishes a short video on alpha and plays it in
-// beta's web client, in headless Chromium: the Watch area lists it, Play
+// TestWebClientWatch publishes a short video from alpha's web client (the
+// Library's video box) and plays it there with the Library's Play, then
+// plays it in beta's web client, in headless Chromium: the Watch area lists it, Play
 // starts a session on beta, whose segments reach the <video> element
 // through Media Source Extensions; the video's currentTime passes 2 s with
 // a picture (videoWidth > 0) and no error, and the readouts show the
@@ -22,16 +25,39 @@ func TestWebClientWatch(t *testing.T) {
 	waitFor(t, "the two nodes to see each other", func() bool {
 		return aliveMembers(a) == 2 && aliveMembers(b) == 2
 	})
-	it := publishVideo(t, a, testClip(t, 640, 360, 6))
+	clip := testClip(t, 640, 360, 6)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	br := startChromium(ctx, t)
+	p := br.newPage(ctx, t)
+
+	// On alpha: publish the clip as a video from the Library, then Play it
+	// there.
+	p.navigate(a.LoginURL())
+	p.waitText("#node-name", "alpha")
+	p.eval(`location.hash = '#/library'`)
+	p.waitFor("the publish form", `!!document.querySelector('#publish-video')`)
+	p.fill("#publish-path", clip)
+	p.eval(`document.querySelector('#publish-video').checked = true`)
+	p.submit("#publish-form")
+	p.waitFor("the publish result", `(() => { const r = document.querySelector('#publish-result');
+		return r.checkVisibility() && !!r.dataset.infohash; })()`)
+	ih := p.evalString(`document.querySelector('#publish-result').dataset.infohash`)
+	it, err := a.Item(ih)
+	if err != nil || !engine.IsPresentation(it.Item) {
+		t.Fatalf("published from the web client: %+v, %v", it.Item, err)
+	}
+	p.waitFor("the Play button", `!!document.querySelector('[data-action="play"]')`)
+	p.eval(`document.querySelector('[data-action="play"]').click()`)
+	p.waitFor("playback on alpha", `(() => { const v = document.querySelector('#watch-video');
+		return v && v.currentTime > 0.5 && v.videoWidth > 0; })()`)
+	p.waitFor("the source on alpha", `document.querySelector('#watch-source').textContent === 'here'`)
+
 	waitFor(t, "beta's catalog to list the video", func() bool {
 		e, ok := b.CDN().Catalog.Get(it.InfoHash)
 		return ok && len(e.Holders) > 0
 	})
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	br := startChromium(ctx, t)
-	p := br.newPage(ctx, t)
 	p.navigate(b.LoginURL())
 	p.waitText("#node-name", "beta")
 	p.eval(`location.hash = '#/watch'`)

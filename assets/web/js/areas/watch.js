@@ -70,6 +70,13 @@ function render(root, { api, signal }) {
       const chosen = pick.value;
       pick.replaceChildren(...videos.map((e) => h('option', { value: e.item.infohash }, e.item.name)));
       if (videos.some((e) => e.item.infohash === chosen)) pick.value = chosen;
+      // The Library's Play button names the video to play.
+      const wanted = sessionStorage.getItem('shoal.watch');
+      if (wanted && videos.some((e) => e.item.infohash === wanted)) {
+        sessionStorage.removeItem('shoal.watch');
+        pick.value = wanted;
+        form.requestSubmit();
+      }
       empty.hidden = videos.length > 0;
       play.disabled = videos.length === 0;
     } catch (err) {
