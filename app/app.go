@@ -38,6 +38,7 @@ type Node interface {
 	ItemAction(infohash, action string) (engine.Status, error)
 	RemoveItem(infohash string, withData bool) error
 	Publish(ctx context.Context, path, name string, progress func(done, total int64)) (engine.Item, error)
+	PublishVideo(ctx context.Context, path, name string, progress func(stage string, done, total int64)) (engine.Item, error)
 	Catalog(query string) []catalog.Entry
 	Fetch(ctx context.Context, spec, outDir string) (engine.Status, error)
 	AddTorrent(ctx context.Context, mi []byte, outDir string) (engine.Status, error)

@@ -115,10 +115,11 @@ func newLibraryView(n Node, l loop, w fyne.Window, clip fyne.Clipboard) *library
 	publishFile := widget.NewButtonWithIcon("Publish file…", theme.FileIcon(), v.pickFile)
 	publishFile.Importance = widget.HighImportance
 	publishFolder := widget.NewButtonWithIcon("Publish folder…", theme.FolderIcon(), v.pickFolder)
+	publishVideo := widget.NewButtonWithIcon("Publish video…", theme.MediaVideoIcon(), v.pickVideo)
 	dropHint := widget.NewLabelWithStyle("or drop files and folders on the window", fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
 	getSpec := widget.NewButtonWithIcon("Get", theme.DownloadIcon(), v.getSpec)
 	toolbar := container.NewBorder(nil, nil,
-		container.NewHBox(publishFile, publishFolder, dropHint), nil,
+		container.NewHBox(publishFile, publishFolder, publishVideo, dropHint), nil,
 		container.NewBorder(nil, nil, nil, getSpec, v.spec),
 	)
 
@@ -391,6 +392,31 @@ func (v *libraryView) pickFile() {
 	d.Show()
 }
 
+// pickVideo publishes a video file packaged for streaming.
+func (v *libraryView) pickVideo() {
+	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
+		switch {
+		case err != nil:
+			v.showError("Could not open the file", err)
+		case r != nil:
+			path := r.URI().Path()
+			r.Close()
+			v.publishVideo(path)
+		}
+	}, v.window)
+	d.Resize(v.dialogSize())
+	d.Show()
+}
+
+// publishVideo packages a video with ffmpeg and publishes the result, with
+// a row that shows packaging, then hashing.
+func (v *libraryView) publishVideo(path string) {
+	v.message.Hide()
+	j := v.addJob(path)
+	j.video = true
+	go v.runJob(j, path)
+}
+
 func (v *libraryView) pickFolder() {
 	d := dialog.NewFolderOpen(func(dir fyne.ListableURI, err error) {
 		switch {
@@ -460,6 +486,8 @@ type publishJob struct {
 	dismiss *widget.Button
 	row     *fyne.Container
 	done    bool
+	video   bool   // packaged for streaming first
+	stage   string // node.StagePackaging or node.StageHashing, while it runs
 }
 
 // addJob shows a row for publishing path. UI goroutine only.
@@ -500,26 +528,41 @@ func (v *libraryView) runJob(j *publishJob, path string) {
 	var (
 		mu          sync.Mutex
 		done, total int64
+		stage       = node.StageHashing
 		queued      bool
 	)
-	progress := func(d, t int64) {
+	if j.video {
+		stage = node.StagePackaging
+	}
+	progress := func(st string, d, t int64) {
 		mu.Lock()
-		done, total = d, t
+		done, total, stage = d, t, st
 		first := !queued
 		queued = true
 		mu.Unlock()
 		if first {
 			v.loop.do(func() {
 				mu.Lock()
-				d, t := done, total
+				d, t, st := done, total, stage
 				queued = false
 				mu.Unlock()
+				j.stage = st
 				j.showProgress(d, t)
 			})
 		}
 	}
-	v.loop.do(func() { j.showProgress(0, 0) })
-	it, err := v.node.Publish(v.loop.ctx, path, "", progress)
+	first := stage
+	v.loop.do(func() {
+		j.stage = first
+		j.showProgress(0, 0)
+	})
+	var it engine.Item
+	var err error
+	if j.video {
+		it, err = v.node.PublishVideo(v.loop.ctx, path, "", progress)
+	} else {
+		it, err = v.node.Publish(v.loop.ctx, path, "", func(d, t int64) { progress(node.StageHashing, d, t) })
+	}
 	v.loop.do(func() { j.finish(it, err) })
 	v.requestReload()
 }
@@ -529,6 +572,12 @@ func (j *publishJob) showProgress(done, total int64) {
 		return
 	}
 	name := filepath.Base(j.path)
+	if j.stage == node.StagePackaging {
+		j.label.SetText(fmt.Sprintf("Packaging %s for streaming: %.1f s of %.1f s", name, float64(done)/1000, float64(total)/1000))
+		j.bar.Max = float64(max(total, 1))
+		j.bar.SetValue(float64(done))
+		return
+	}
 	if total > 0 {
 		j.label.SetText(fmt.Sprintf("Hashing %s: %s of %s", name, formatBytes(done), formatBytes(total)))
 		j.bar.Max = float64(total)

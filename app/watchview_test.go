@@ -17,12 +17,21 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/shoal-p2p/shoal/cdn/engine"
 	"github.com/shoal-p2p/shoal/node"
 	"github.com/shoal-p2p/shoal/streaming/packager"
 	"github.com/shoal-p2p/shoal/streaming/player"
 )
 
 // The fake node has no videos.
+func (f *fakeNode) PublishVideo(ctx context.Context, path, name string, progress func(stage string, done, total int64)) (engine.Item, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, "publish video "+path)
+	f.mu.Unlock()
+	progress(node.StagePackaging, 1000, 2000)
+	return engine.Item{}, errors.New("node: publish video: ffmpeg is not installed")
+}
+
 func (f *fakeNode) Watch(ctx context.Context, infohash string, opts node.WatchOptions) (node.Watching, error) {
 	return node.Watching{}, errors.New("node: the fake node plays nothing")
 }
@@ -131,11 +140,11 @@ func TestWatchViewPlaysSeeksAndPauses(t *testing.T) {
 		t.Fatalf("selected %q, want the published video", v.items.Selected)
 	}
 	test.Tap(v.play)
-	q.waitFor(t, "frames", func() bool { return v.shownFrames() > 20 })
+	waitPlaying(t, q, "frames", func() bool { return v.shownFrames() > 20 })
 	if !colourful(v.picture.Image) {
 		t.Error("the picture shows no test pattern")
 	}
-	q.waitFor(t, "the readouts", func() bool {
+	waitPlaying(t, q, "the readouts", func() bool {
 		return strings.Contains(v.status.Text, "Playing") && strings.Contains(v.readout.Text, "from here") &&
 			strings.Contains(v.qoe.Text, "QoE_lin")
 	})
@@ -150,7 +159,7 @@ func TestWatchViewPlaysSeeksAndPauses(t *testing.T) {
 	test.Tap(v.pause)
 
 	v.seekTo(4)
-	q.waitFor(t, "the position after the seek", func() bool {
+	waitPlaying(t, q, "the position after the seek", func() bool {
 		v.mu.Lock()
 		cur := v.current
 		v.mu.Unlock()
@@ -166,7 +175,7 @@ func TestWatchViewPlaysSeeksAndPauses(t *testing.T) {
 		t.Fatalf("sessions: %+v", st)
 	}
 	test.Tap(v.stop)
-	q.waitFor(t, "the session to stop", func() bool { return len(n.Watchings()) == 0 })
+	waitPlaying(t, q, "the session to stop", func() bool { return len(n.Watchings()) == 0 })
 }
 
 // TestWatchViewNamesErrors: a session that cannot start says why.
@@ -178,6 +187,22 @@ func TestWatchViewNamesErrors(t *testing.T) {
 	}
 	v.start(strings.Repeat("ab", 20))
 	q.waitFor(t, "the node's error", func() bool { return strings.Contains(v.errLabel.Text, "plays nothing") })
+}
+
+// waitPlaying is uiQueue.waitFor with a deadline fit for starting ffmpeg
+// and a session on a loaded machine.
+func waitPlaying(t *testing.T, q uiQueue, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !cond() {
+		select {
+		case f := <-q:
+			f()
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 // drain runs queued UI work for d.
@@ -250,10 +275,27 @@ func TestLibraryPlaysVideos(t *testing.T) {
 		return play != nil && !play.Disabled()
 	})
 	test.Tap(play)
-	q.waitFor(t, "the Watch area playing", func() bool {
+	waitPlaying(t, q, "the Watch area playing", func() bool {
 		return w.Content().(*container.AppTabs).Selected().Text == "Watch" && len(n.Watchings()) == 1 &&
 			n.Watchings()[0].State.QoE.Started
 	})
 	w.Close()
-	q.waitFor(t, "the session to stop with the window", func() bool { return len(n.Watchings()) == 0 })
+	waitPlaying(t, q, "the session to stop with the window", func() bool { return len(n.Watchings()) == 0 })
+}
+
+// TestLibraryPublishesVideos: "Publish video…" goes to the node's
+// PublishVideo; its packaging progress and its error show in the job row.
+func TestLibraryPublishesVideos(t *testing.T) {
+	n := newFakeNode()
+	v, w, q := openLibrary(t, n)
+	if buttonShown(w.Content(), "Publish video…") == nil {
+		t.Fatalf("no Publish video… button; shown %q", shownTexts(w.Content()))
+	}
+	v.publishVideo("/srv/media/harbour.mov")
+	q.waitFor(t, "the error in the job row", func() bool {
+		return showsText(w.Content(), "Could not publish /srv/media/harbour.mov") && showsText(w.Content(), "ffmpeg is not installed")
+	})
+	if !n.called("publish video /srv/media/harbour.mov") {
+		t.Errorf("calls %q", n.recorded())
+	}
 }
