@@ -278,6 +278,46 @@ func (c *cdnSegments) Open(ctx context.Context, p string, urgent bool) (*player.
 	return nil, fmt.Errorf("node: %s of %s: %w", clean, c.ih, errors.Join(errs...))
 }
 
+// Held tells which of the item's files are complete on this node: every
+// piece that holds a byte of the file is verified.
+func (c *cdnSegments) Held(paths []string) []bool {
+	held := make([]bool, len(paths))
+	st, err := c.n.cdn.Engine.Status(c.ih)
+	complete := err == nil && st.State == engine.StateSeeding
+	if err != nil || !complete && (st.NumPieces == 0 || len(st.Pieces)*8 < st.NumPieces) {
+		return held
+	}
+	// Pieces are a power of two long, the smallest that cuts the item into
+	// NumPieces pieces; files lie in the item in their listed order.
+	pieceLen := int64(1)
+	for pieceLen*int64(st.NumPieces) < st.Size {
+		pieceLen *= 2
+	}
+	type span struct{ off, size int64 }
+	at := map[string]span{}
+	var off int64
+	for _, f := range st.Files {
+		at[f.Path] = span{off, f.Size}
+		off += f.Size
+	}
+	have := func(i int64) bool { return st.Pieces[i/8]&(0x80>>(i%8)) != 0 }
+	for i, p := range paths {
+		sp, ok := at[p]
+		if !ok {
+			continue
+		}
+		if complete {
+			held[i] = true
+			continue
+		}
+		held[i] = sp.size > 0
+		for pc := sp.off / pieceLen; pc <= (sp.off+sp.size-1)/pieceLen && held[i]; pc++ {
+			held[i] = have(pc)
+		}
+	}
+	return held
+}
+
 // holders are the alive members, other than this node, that list the item,
 // nearest first.
 func (c *cdnSegments) holders() []membership.Member {

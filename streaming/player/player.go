@@ -31,6 +31,16 @@ type SegmentSource interface {
 	Open(ctx context.Context, path string, urgent bool) (*Fetch, error)
 }
 
+// Availability is implemented by a source that knows which files are
+// already on this node; the ABR (Shoal's own) prefers a rendition it need
+// not download.
+type Availability interface {
+	Held(paths []string) []bool
+}
+
+// holdersAhead is how many segments ahead the ABR is told about.
+const holdersAhead = 5
+
 // Fetch is one file being fetched.
 type Fetch struct {
 	Body io.ReadCloser
@@ -632,8 +642,32 @@ func (s *Session) abrState(k int) abr.State {
 		Segment: k, Segments: len(s.video.reps[0].Segments), SegmentDuration: s.segDur,
 		Bitrates: bitrates, Buffer: max(0, s.video.end-max(s.position, s.bufStart)),
 		BufferTarget: s.cfg.BufferTarget, BufferMax: s.cfg.BufferMax,
-		History: s.history, Memory: s.memory,
+		History: s.history, Memory: s.memory, Holders: s.holders(k),
 	}
+}
+
+// holders asks an Availability source which of the next segments are here.
+func (s *Session) holders(k int) []abr.Holders {
+	av, ok := s.src.(Availability)
+	if !ok {
+		return nil
+	}
+	var paths []string
+	n := min(holdersAhead, len(s.video.reps[0].Segments)-k)
+	for i := range n {
+		for _, r := range s.video.reps {
+			paths = append(paths, r.Segments[k+i].URL)
+		}
+	}
+	held := av.Held(paths)
+	if len(held) != len(paths) {
+		return nil
+	}
+	out := make([]abr.Holders, n)
+	for i := range out {
+		out[i].Local = held[i*len(s.video.reps) : (i+1)*len(s.video.reps)]
+	}
+	return out
 }
 
 // download fetches segment k of t in rendition rend, giving it up when the

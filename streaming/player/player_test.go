@@ -340,3 +340,48 @@ func TestOpenRefusesBadManifests(t *testing.T) {
 		t.Errorf("no MPD: %v", err)
 	}
 }
+
+// heldSource says the top rendition's files are already here.
+type heldSource struct {
+	*dirSource
+	top string // URL prefix of the top rendition's segments
+}
+
+func (h heldSource) Held(paths []string) []bool {
+	out := make([]bool, len(paths))
+	for i, p := range paths {
+		out[i] = strings.Contains(p, h.top)
+	}
+	return out
+}
+
+// TestShoalStartsWithWhatIsHere: with nothing measured yet, Shoal's ABR
+// starts with the highest rendition the node already holds, where the
+// others start at the lowest.
+func TestShoalStartsWithWhatIsHere(t *testing.T) {
+	dir := packaged(t)
+	probe := open(t, &dirSource{dir: dir}, Config{Rendition: -1})
+	ladder := probe.Manifest().Video[0].Ladder()
+	top := len(ladder) - 1
+	first := ladder[top].Segments[0].URL
+	// The segment URLs of one rendition share their name up to the number.
+	prefix := first[:strings.LastIndexAny(first, "-_")+1]
+	for _, tc := range []struct {
+		alg  abr.Algorithm
+		want int
+	}{{abr.Shoal{}, top}, {abr.Throughput{}, 0}} {
+		s := open(t, heldSource{&dirSource{dir: dir}, prefix}, Config{Rendition: -1, ABR: tc.alg})
+		for {
+			c, err := next(t, s, Video)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.Init {
+				if c.Rendition != tc.want {
+					t.Errorf("%s started with rendition %d, want %d", tc.alg.Name(), c.Rendition, tc.want)
+				}
+				break
+			}
+		}
+	}
+}
