@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-p2p/shoal/cdn/engine"
@@ -51,13 +52,48 @@ type watchSession struct {
 	id, ih, name string
 	started      time.Time
 	s            *player.Session
+	used         atomic.Int64 // unix nanoseconds of the last request for it
 }
+
+func (ws *watchSession) touch() { ws.used.Store(time.Now().UnixNano()) }
 
 // watchSessions are the node's watch sessions. The zero value is empty.
 type watchSessions struct {
 	mu       sync.Mutex
 	sessions map[string]*watchSession
 	closed   bool
+	quit     chan struct{} // closed when the node stops; made with the reaper
+	reaper   sync.Once
+}
+
+// watchIdle is how long a session lives without a request from its
+// renderer (a closed browser tab sends no DELETE).
+const watchIdle = 2 * time.Minute
+
+// reap stops sessions that no renderer asked about for watchIdle.
+func (n *Node) reap(quit <-chan struct{}) {
+	t := time.NewTicker(watchIdle / 8)
+	defer t.Stop()
+	for {
+		select {
+		case <-quit:
+			return
+		case <-t.C:
+		}
+		w := &n.watching
+		var idle []string
+		w.mu.Lock()
+		for id, ws := range w.sessions {
+			if time.Since(time.Unix(0, ws.used.Load())) > watchIdle {
+				idle = append(idle, id)
+			}
+		}
+		w.mu.Unlock()
+		for _, id := range idle {
+			n.log.Info("watch session idle: stopped", "session", id)
+			n.StopWatching(id)
+		}
+	}
 }
 
 // maxWatchSessions bounds the sessions one node runs at once.
@@ -113,12 +149,17 @@ func (n *Node) Watch(ctx context.Context, infohash string, opts WatchOptions) (W
 		return Watching{}, fmt.Errorf("node: watch %s: %w", name, err)
 	}
 	ws := &watchSession{id: id, ih: ih, name: name, started: time.Now().UTC(), s: s}
+	ws.touch()
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
 		s.Stop()
 		return Watching{}, engine.ErrClosed
 	}
+	w.reaper.Do(func() {
+		w.quit = make(chan struct{})
+		go n.reap(w.quit)
+	})
 	if w.sessions == nil {
 		w.sessions = map[string]*watchSession{}
 	}
@@ -148,6 +189,7 @@ func (n *Node) WatchSession(id string) (*player.Session, error) {
 	if !ok {
 		return nil, ErrNoSession
 	}
+	ws.touch()
 	return ws.s, nil
 }
 
@@ -177,6 +219,7 @@ func (n *Node) Watched(id string) (Watching, error) {
 	if !ok {
 		return Watching{}, ErrNoSession
 	}
+	ws.touch()
 	return ws.info(), nil
 }
 
@@ -203,6 +246,9 @@ func (n *Node) stopWatching(context.Context) error {
 	w.closed = true
 	all := w.sessions
 	w.sessions = nil
+	if w.quit != nil {
+		close(w.quit)
+	}
 	w.mu.Unlock()
 	for _, ws := range all {
 		ws.s.Stop()
