@@ -385,3 +385,55 @@ func TestWatchOnAnotherMember(t *testing.T) {
 		t.Errorf("a stopped session: %s", resp.Status)
 	}
 }
+
+// TestWatchFallsBackToAMembersGateway: when this node's own copy cannot
+// serve (the item is paused here), segments come from the gateway of the
+// member that holds the video.
+func TestWatchFallsBackToAMembersGateway(t *testing.T) {
+	needFFmpeg(t)
+	a := startVideoMember(t, "alpha", "127.0.0.2")
+	b := startVideoMember(t, "beta", "127.0.0.3", a.CDN().PeerAddr())
+	waitFor(t, "the two nodes to see each other", func() bool {
+		return aliveMembers(a) == 2 && aliveMembers(b) == 2
+	})
+	it := publishVideo(t, a, testClip(t, 640, 360, 6))
+	waitFor(t, "beta's catalog to list the video", func() bool {
+		e, ok := b.CDN().Catalog.Get(it.InfoHash)
+		return ok && len(e.Holders) > 0
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	ws, err := b.Watch(ctx, it.InfoHash, WatchOptions{BufferTarget: 2, BufferMax: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := b.WatchSession(ws.ID)
+	if _, err := s.Next(ctx, "video"); err != nil { // the init: beta now has the item
+		t.Fatal(err)
+	}
+	waitFor(t, "beta to hold the item", func() bool { _, err := b.Item(it.InfoHash); return err == nil })
+	if _, err := b.ItemAction(it.InfoHash, ActionPause); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Seek(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		c, err := s.Next(ctx, "video")
+		if err != nil {
+			t.Fatalf("after pausing the item here: %v (state %+v)", err, s.State().Error)
+		}
+		if !c.Init {
+			break
+		}
+	}
+	var from string
+	for _, r := range s.State().History {
+		if r.Track == "video" {
+			from = r.From
+		}
+	}
+	if from != "member alpha" {
+		t.Errorf("the segment after the pause came from %q, want member alpha", from)
+	}
+}
