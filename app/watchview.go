@@ -77,6 +77,8 @@ type watching struct {
 	position time.Duration
 	stalled  bool
 	resume   chan struct{} // closed and replaced when playback resumes
+
+	firstShown bool // present's own
 }
 
 func newWatchView(n Node, l loop) *watchView {
@@ -615,6 +617,11 @@ func (v *watchView) present(ctx context.Context, w *watching, decoders <-chan *d
 			w.mu.Lock()
 			w.position = pos
 			w.mu.Unlock()
+			if !w.firstShown {
+				// The first frame ends start-up: say so at once.
+				w.firstShown = true
+				w.s.Report(pos, true, false)
+			}
 			which = 1 - which
 			v.l.do(func() {
 				v.picture.Image = img
@@ -641,7 +648,7 @@ func (v *watchView) report(ctx context.Context, w *watching) {
 		w.mu.Lock()
 		pos, paused, stalled := w.position, w.paused, w.stalled
 		w.mu.Unlock()
-		w.s.Report(pos, !paused && !stalled && pos > 0, stalled && !paused)
+		w.s.Report(pos, !paused && !stalled && pos > 0, stalled && !paused && pos > 0)
 	}
 }
 

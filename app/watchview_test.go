@@ -174,6 +174,7 @@ func TestWatchViewPlaysSeeksAndPauses(t *testing.T) {
 	if len(st) != 1 || st[0].State.Generation != 1 || !st[0].State.QoE.Started {
 		t.Fatalf("sessions: %+v", st)
 	}
+	t.Logf("start-up in the window (session to first frame): %v", st[0].State.QoE.Startup)
 	test.Tap(v.stop)
 	waitPlaying(t, q, "the session to stop", func() bool { return len(n.Watchings()) == 0 })
 }

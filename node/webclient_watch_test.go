@@ -82,6 +82,7 @@ func TestWebClientWatch(t *testing.T) {
 	if len(ws) != 1 || ws[0].InfoHash != it.InfoHash || !ws[0].State.QoE.Started {
 		t.Fatalf("beta's sessions: %+v", ws)
 	}
+	t.Logf("start-up on beta (session to first frame in Chromium): %v", ws[0].State.QoE.Startup)
 	if errs := br.pageErrors(); len(errs) > 0 {
 		t.Errorf("the page reported errors: %v", errs)
 	}

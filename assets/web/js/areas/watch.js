@@ -117,9 +117,13 @@ function render(root, { api, signal }) {
   // Position reports: the answer is the session's state, shown at once.
   let stalled = false;
   video.addEventListener('waiting', () => { stalled = true; });
-  video.addEventListener('playing', () => { stalled = false; });
+  video.addEventListener('playing', () => {
+    stalled = false;
+    reportNow(); // the first frame ends start-up: say so at once
+  });
   video.addEventListener('error', () => showError(`the video cannot play: ${video.error?.message || video.error?.code}`));
-  const reporter = setInterval(async () => {
+  const reporter = setInterval(() => reportNow(), reportMs);
+  async function reportNow() {
     if (!session || !video.src) return;
     const s = session;
     try {
@@ -132,7 +136,7 @@ function render(root, { api, signal }) {
     } catch (err) {
       if (session === s) showError(err.message);
     }
-  }, reportMs);
+  }
   signal.addEventListener('abort', () => clearInterval(reporter), { once: true });
 
   video.addEventListener('seeking', () => {
