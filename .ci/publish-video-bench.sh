@@ -26,23 +26,25 @@ ffmpeg -hide_banner -v error -nostdin -f lavfi -i testsrc2=size=1280x720:rate=30
 cmd=$(go run ./streaming/packager/cmd/packagebench -src "$clip" -runs 1 | sed -n 's/^  ffmpeg //p')
 
 now() { date +%s.%N; }
+# since T0 prints the seconds since T0.
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 bare() {
 	out="$work/bare"
 	rm -rf "$out"
 	mkdir -p "$out"
 	t0=$(now)
 	eval "ffmpeg $(printf '%s' "$cmd" | sed "s|OUT|$out|g")" >/dev/null 2>&1
-	echo "$(now) - $t0" | bc
+	since "$t0"
 }
 shoal() {
 	data="$work/data-$1"
 	"$work/shoal" node --data "$data" --ui 127.0.0.1:0 --peer-port 0 --bittorrent-port 0 --dns-port 0 \
-		--smtp-port 0 --submission-port 0 --imap-port 0 --pop3-port 0 >"$work/node.log" 2>&1 &
+		--smtp-port 0 --submission-port 0 --imap-port 0 --pop3-port 0 >"$work/node-$1.log" 2>&1 &
 	node_pid=$!
 	i=0
-	until grep -q 'login?code=' "$work/node.log" 2>/dev/null; do
+	until grep -q 'login?code=' "$work/node-$1.log" 2>/dev/null; do
 		i=$((i + 1))
-		[ $i -gt 200 ] && { echo "the node did not start" >&2; cat "$work/node.log" >&2; exit 1; }
+		[ $i -gt 200 ] && { echo "the node did not start" >&2; cat "$work/node-$1.log" >&2; exit 1; }
 		sleep 0.1
 	done
 	t0=$(now)
@@ -51,7 +53,7 @@ shoal() {
 		tail -5 "$work/publish.log" >&2
 		exit 1
 	fi
-	t=$(echo "$(now) - $t0" | bc)
+	t=$(since "$t0")
 	kill "$node_pid"
 	wait "$node_pid" 2>/dev/null || true
 	node_pid=
@@ -74,4 +76,4 @@ done
 median() { printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 mb=$(median "$b")
 ms=$(median "$s")
-printf 'medians: bare ffmpeg %.2f s, shoal publish --video %.2f s, ratio %.3f\n' "$mb" "$ms" "$(echo "$ms / $mb" | bc -l)"
+printf 'medians: bare ffmpeg %.2f s, shoal publish --video %.2f s, ratio %.3f\n' "$mb" "$ms" "$(awk -v a="$ms" -v b="$mb" 'BEGIN { print a / b }')"
