@@ -376,24 +376,13 @@ func (v *libraryView) startFetch(name string, add func(context.Context) (engine.
 	}()
 }
 
-// pickFile and pickFolder publish what the user picks.
-func (v *libraryView) pickFile() {
-	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
-		switch {
-		case err != nil:
-			v.showError("Could not open the file", err)
-		case r != nil:
-			path := r.URI().Path()
-			r.Close()
-			v.publish(path)
-		}
-	}, v.window)
-	d.Resize(v.dialogSize())
-	d.Show()
-}
+// pickFile, pickVideo and pickFolder publish what the user picks; a video
+// is packaged for streaming first.
+func (v *libraryView) pickFile()  { v.pickThen(func(p string) { v.publish(p) }) }
+func (v *libraryView) pickVideo() { v.pickThen(v.publishVideo) }
 
-// pickVideo publishes a video file packaged for streaming.
-func (v *libraryView) pickVideo() {
+// pickThen shows the file picker and hands the picked file's path to fn.
+func (v *libraryView) pickThen(fn func(path string)) {
 	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
 		switch {
 		case err != nil:
@@ -401,7 +390,7 @@ func (v *libraryView) pickVideo() {
 		case r != nil:
 			path := r.URI().Path()
 			r.Close()
-			v.publishVideo(path)
+			fn(path)
 		}
 	}, v.window)
 	d.Resize(v.dialogSize())

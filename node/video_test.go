@@ -73,6 +73,23 @@ func publishVideo(t *testing.T, n *Node, src string) engine.Item {
 	return it
 }
 
+// videoMembers starts alpha and beta, joined, publishes a clip of seconds
+// on alpha and waits until beta's catalog lists it.
+func videoMembers(t *testing.T, seconds float64) (a, b *Node, it engine.Item) {
+	t.Helper()
+	a = startVideoMember(t, "alpha", "127.0.0.2")
+	b = startVideoMember(t, "beta", "127.0.0.3", a.CDN().PeerAddr())
+	waitFor(t, "the two nodes to see each other", func() bool {
+		return aliveMembers(a) == 2 && aliveMembers(b) == 2
+	})
+	it = publishVideo(t, a, testClip(t, 640, 360, seconds))
+	waitFor(t, "beta's catalog to list the video", func() bool {
+		e, ok := b.CDN().Catalog.Get(it.InfoHash)
+		return ok && len(e.Holders) > 0
+	})
+	return a, b, it
+}
+
 // TestPublishVideo: a video published on one member is a video item in the
 // other's catalog, its MPD is served by the other member's gateway and
 // ffprobe reads it there; publishing it again reuses the packaged folder;
@@ -257,16 +274,7 @@ func framePTS(t *testing.T, init, media []byte) []float64 {
 // starts a new generation at the right segment; the QoE counts the switch.
 func TestWatchOnAnotherMember(t *testing.T) {
 	needFFmpeg(t)
-	a := startVideoMember(t, "alpha", "127.0.0.2")
-	b := startVideoMember(t, "beta", "127.0.0.3", a.CDN().PeerAddr())
-	waitFor(t, "the two nodes to see each other", func() bool {
-		return aliveMembers(a) == 2 && aliveMembers(b) == 2
-	})
-	it := publishVideo(t, a, testClip(t, 640, 360, 8))
-	waitFor(t, "beta's catalog to list the video", func() bool {
-		e, ok := b.CDN().Catalog.Get(it.InfoHash)
-		return ok && len(e.Holders) > 0
-	})
+	_, b, it := videoMembers(t, 8)
 
 	// Bad requests change nothing.
 	if resp, _ := call(t, b, http.MethodPost, "/api/v1/watch", b.token, `{"infohash": "not-a-hash"}`); resp.StatusCode != http.StatusBadRequest {
@@ -391,16 +399,7 @@ func TestWatchOnAnotherMember(t *testing.T) {
 // member that holds the video.
 func TestWatchFallsBackToAMembersGateway(t *testing.T) {
 	needFFmpeg(t)
-	a := startVideoMember(t, "alpha", "127.0.0.2")
-	b := startVideoMember(t, "beta", "127.0.0.3", a.CDN().PeerAddr())
-	waitFor(t, "the two nodes to see each other", func() bool {
-		return aliveMembers(a) == 2 && aliveMembers(b) == 2
-	})
-	it := publishVideo(t, a, testClip(t, 640, 360, 6))
-	waitFor(t, "beta's catalog to list the video", func() bool {
-		e, ok := b.CDN().Catalog.Get(it.InfoHash)
-		return ok && len(e.Holders) > 0
-	})
+	_, b, it := videoMembers(t, 6)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	ws, err := b.Watch(ctx, it.InfoHash, WatchOptions{BufferTarget: 2, BufferMax: 2})
