@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shoal-p2p/shoal/cdn/engine"
+	"github.com/shoal-p2p/shoal/streaming/player"
 )
 
 // needFFmpeg skips a test that needs ffmpeg and ffprobe when they are not
@@ -435,4 +437,62 @@ func TestWatchFallsBackToAMembersGateway(t *testing.T) {
 	if from != "member alpha" {
 		t.Errorf("the segment after the pause came from %q, want member alpha", from)
 	}
+}
+
+// TestWatchGoesOnWhenThePublisherLeaves: alpha publishes a video, gamma
+// holds a copy, beta (its downloads capped, so it is still fetching) plays
+// it; alpha stops in the middle, and playback reaches the end in order,
+// from gamma.
+func TestWatchGoesOnWhenThePublisherLeaves(t *testing.T) {
+	needFFmpeg(t)
+	a := startVideoMember(t, "alpha", "127.0.0.2")
+	g := startVideoMember(t, "gamma", "127.0.0.4", a.CDN().PeerAddr())
+	b := startCappedMember(t, "beta", "127.0.0.3", 192, a.CDN().PeerAddr())
+	waitFor(t, "the three nodes to see each other", func() bool {
+		return aliveMembers(a) == 3 && aliveMembers(b) == 3 && aliveMembers(g) == 3
+	})
+	it := publishVideo(t, a, testClip(t, 640, 360, 8))
+	waitFor(t, "gamma's catalog to list the video", func() bool { _, ok := g.CDN().Catalog.Get(it.InfoHash); return ok })
+	fetch(t, g, it.InfoHash)
+	waitFor(t, "beta's catalog to list gamma as a holder", func() bool {
+		e, ok := b.CDN().Catalog.Get(it.InfoHash)
+		return ok && len(e.Holders) == 2
+	})
+
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Second)
+	defer cancel()
+	ws, err := b.Watch(ctx, it.InfoHash, WatchOptions{BufferTarget: 4, BufferMax: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := b.WatchSession(ws.ID)
+	want := 0
+	for {
+		c, err := s.Next(ctx, "video")
+		if errors.Is(err, player.ErrEnded) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after segment %d: %v (last error %q)", want, err, s.State().Error)
+		}
+		if c.Init {
+			continue
+		}
+		if c.Segment != want {
+			t.Fatalf("segment %d, want %d", c.Segment, want)
+		}
+		if want == 1 {
+			a.Close()
+		}
+		s.Report(c.Start, true, false)
+		want++
+	}
+	if n := len(s.Manifest().Video[0].Representations[0].Segments); want != n {
+		t.Fatalf("played %d of %d segments", want, n)
+	}
+	var from []string
+	for _, r := range s.State().History {
+		from = append(from, r.From)
+	}
+	t.Logf("sources: %v", from)
 }
