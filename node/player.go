@@ -423,6 +423,9 @@ func (c *cdnSegments) get(ctx context.Context, hostport, p string, size int64, f
 	if size >= 0 && resp.ContentLength != size {
 		return fail(fmt.Errorf("answer of %d bytes, the file has %d", resp.ContentLength, size))
 	}
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/json") {
+		return fail(fmt.Errorf("answer of type %s, not the file", ct))
+	}
 	// The first bytes, within firstByte: the timer cancels the request.
 	head := make([]byte, 1)
 	if _, err := io.ReadFull(resp.Body, head); err != nil {
@@ -434,18 +437,36 @@ func (c *cdnSegments) get(ctx context.Context, hostport, p string, size int64, f
 	if size < 0 {
 		size = resp.ContentLength
 	}
-	return &player.Fetch{Body: readCloser{io.MultiReader(strings.NewReader(string(head)), resp.Body), func() error {
-		cancel()
-		return resp.Body.Close()
-	}}, Size: size}, nil
+	// A source that stops sending in the middle is given up, so the
+	// player tries another instead of waiting for ever.
+	idle := time.AfterFunc(segmentIdle, cancel)
+	return &player.Fetch{Body: &idleReader{r: io.MultiReader(strings.NewReader(string(head)), resp.Body), idle: idle,
+		close: func() error {
+			idle.Stop()
+			cancel()
+			return resp.Body.Close()
+		}}, Size: size}, nil
 }
 
-type readCloser struct {
-	io.Reader
+// segmentIdle is how long a segment's transfer may go without a byte.
+const segmentIdle = 8 * time.Second
+
+// idleReader restarts its timer at every read that brings data.
+type idleReader struct {
+	r     io.Reader
+	idle  *time.Timer
 	close func() error
 }
 
-func (r readCloser) Close() error { return r.close() }
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.idle.Reset(segmentIdle)
+	}
+	return n, err
+}
+
+func (r *idleReader) Close() error { return r.close() }
 
 func escapeSegments(p string) string {
 	parts := strings.Split(p, "/")
