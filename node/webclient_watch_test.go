@@ -25,7 +25,9 @@ func TestWebClientWatch(t *testing.T) {
 	waitFor(t, "the two nodes to see each other", func() bool {
 		return aliveMembers(a) == 2 && aliveMembers(b) == 2
 	})
-	clip := testClip(t, 640, 360, 6)
+	// Long enough that a seek near the end lands outside what the browser
+	// and the node buffered (25 s ahead).
+	clip := testClip(t, 640, 360, 36)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -72,6 +74,15 @@ func TestWebClientWatch(t *testing.T) {
 		const t = (id) => document.querySelector(id).textContent;
 		return /\d+×\d+/.test(t('#watch-rendition')) && t('#watch-qoe').includes('QoE_lin') &&
 		  /swarm|member|here/.test(t('#watch-source')) && document.querySelector('#watch-segments').rows.length > 0; })()`)
+	// A seek past what was fetched: the node starts a new generation there
+	// and the page drops what it buffered; playback goes on from 31 s.
+	p.eval(`document.querySelector('#watch-video').currentTime = 31`)
+	p.waitFor("playback after the seek", `(() => { const v = document.querySelector('#watch-video');
+		if (v.error) throw new Error('video error ' + v.error.code + ' ' + v.error.message);
+		return v.currentTime > 31.5 && !v.seeking; })()`)
+	if g := b.Watchings()[0].State.Generation; g != 1 {
+		t.Errorf("the seek reached the node as generation %d, want 1", g)
+	}
 	if got := p.evalString(`document.querySelector('#watch-error').hidden ? '' : document.querySelector('#watch-error').textContent`); got != "" {
 		t.Errorf("the Watch area shows an error: %s", got)
 	}
