@@ -48,6 +48,8 @@ type watchView struct {
 	pause     *widget.Button
 	stop      *widget.Button
 	seek      *widget.Slider
+	buffered  *bufferedLayout // the fetched range, drawn under the seek bar
+	bufBar    *fyne.Container
 	rendition *widget.Select
 	picture   *canvas.Image
 	status    *widget.Label
@@ -108,7 +110,11 @@ func newWatchView(n Node, l loop) *watchView {
 	v.stop.Disable()
 
 	top := container.NewBorder(nil, nil, nil, container.NewHBox(v.play, v.pause, v.stop), v.items)
-	controls := container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewLabel("Rendition"), v.rendition), v.seek)
+	strip := canvas.NewRectangle(theme.Color(theme.ColorNamePrimary))
+	v.buffered = &bufferedLayout{}
+	v.bufBar = container.New(v.buffered, strip)
+	controls := container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewLabel("Rendition"), v.rendition),
+		container.NewStack(v.bufBar, v.seek))
 	v.plot = canvas.NewRaster(v.drawPlot)
 	v.plot.SetMinSize(fyne.NewSize(200, 90))
 	v.legend = widget.NewLabel("")
@@ -341,6 +347,11 @@ func (v *watchView) show(w *watching, st player.State) {
 		v.seek.Value = pos.Seconds()
 		v.seek.Refresh()
 	}
+	v.buffered.from, v.buffered.to = 0, 0
+	if d := st.Duration.Seconds(); len(st.Buffered) > 0 && d > 0 {
+		v.buffered.from, v.buffered.to = st.Buffered[0][0]/d, st.Buffered[0][1]/d
+	}
+	v.bufBar.Refresh()
 	var last *player.SegmentRecord
 	for i := len(st.History) - 1; i >= 0; i-- {
 		if st.History[i].Track == player.Video && !st.History[i].Abandoned {
@@ -658,3 +669,18 @@ func (v *watchView) shownFrames() int {
 	defer v.mu.Unlock()
 	return v.frames
 }
+
+// bufferedLayout lays a strip under the seek bar over the range of the
+// video that is fetched, as fractions of its duration.
+type bufferedLayout struct{ from, to float64 }
+
+func (l *bufferedLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	const h = 4
+	x0, x1 := float32(l.from)*size.Width, float32(l.to)*size.Width
+	for _, o := range objs {
+		o.Move(fyne.NewPos(x0, size.Height-h))
+		o.Resize(fyne.NewSize(max(0, x1-x0), h))
+	}
+}
+
+func (l *bufferedLayout) MinSize([]fyne.CanvasObject) fyne.Size { return fyne.NewSize(0, 0) }

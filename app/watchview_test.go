@@ -149,6 +149,9 @@ func TestWatchViewPlaysSeeksAndPauses(t *testing.T) {
 			strings.Contains(v.qoe.Text, "QoE_lin")
 	})
 
+	if v.buffered.to <= v.buffered.from || v.bufBar.Objects[0].Size().Width <= 0 {
+		t.Errorf("the seek bar shows no fetched range (%v to %v)", v.buffered.from, v.buffered.to)
+	}
 	test.Tap(v.pause)
 	q.waitFor(t, "the pause", func() bool { return strings.HasPrefix(v.status.Text, "Paused") })
 	before := v.shownFrames()
