@@ -385,3 +385,58 @@ func TestShoalStartsWithWhatIsHere(t *testing.T) {
 		}
 	}
 }
+
+// slowReader lets through about rate bytes a second.
+type slowReader struct {
+	r    io.Reader
+	rate int
+}
+
+func (s slowReader) Read(p []byte) (int, error) {
+	const step = 50 * time.Millisecond
+	n := min(len(p), s.rate*int(step)/int(time.Second))
+	time.Sleep(step)
+	return s.r.Read(p[:n])
+}
+
+// slowTop serves the top rendition's segments slowly and says they are
+// here, so Shoal's ABR starts with them.
+type slowTop struct{ heldSource }
+
+func (s slowTop) Open(ctx context.Context, path string, urgent bool) (*Fetch, error) {
+	f, err := s.heldSource.dirSource.Open(ctx, path, urgent)
+	if err == nil && strings.Contains(path, s.top) && strings.HasSuffix(path, ".m4s") && !strings.Contains(path, "init") {
+		f.Body = io.NopCloser(slowReader{f.Body, 20 << 10})
+	}
+	return f, err
+}
+
+// TestSessionAbandonsASlowDownload: a segment that would take far longer
+// than it plays is given up mid-way and fetched again in a lower
+// rendition; the history records the abandoned download.
+func TestSessionAbandonsASlowDownload(t *testing.T) {
+	dir := packaged(t)
+	probe := open(t, &dirSource{dir: dir}, Config{Rendition: -1})
+	ladder := probe.Manifest().Video[0].Ladder()
+	top := len(ladder) - 1
+	first := ladder[top].Segments[0].URL
+	prefix := first[:strings.LastIndexAny(first, "-_")+1]
+	s := open(t, slowTop{heldSource{&dirSource{dir: dir}, prefix}}, Config{Rendition: -1})
+	for {
+		c, err := next(t, s, Video)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Init {
+			continue
+		}
+		if c.Segment != 0 || c.Rendition >= top {
+			t.Fatalf("first media chunk: segment %d rendition %d, want segment 0 below %d", c.Segment, c.Rendition, top)
+		}
+		break
+	}
+	h := s.State().History
+	if len(h) == 0 || !h[0].Abandoned || h[0].Rendition != top || h[0].Size <= 0 {
+		t.Fatalf("history %+v, want an abandoned download of rendition %d first", h, top)
+	}
+}
