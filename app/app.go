@@ -2,8 +2,8 @@
 //
 // It holds views only: everything it shows comes from the node through the
 // small Node interface declared here, and what the user changes goes back
-// through it. The window is a row of areas (Node, Library, Network,
-// Names, Mail, Settings) on the left; a new area is one more entry in the list that
+// through it. The window is a row of areas (Node, Library, Watch, Network,
+// Names, Mail, Browse, Settings) on the left; a new area is one more entry in the list that
 // newWindow builds.
 //
 // The package never imports fyne.io/fyne/v2/app: main creates the fyne.App
@@ -23,6 +23,7 @@ import (
 	"github.com/shoal-p2p/shoal/cdn/membership"
 	"github.com/shoal-p2p/shoal/naming"
 	"github.com/shoal-p2p/shoal/node"
+	"github.com/shoal-p2p/shoal/streaming/player"
 )
 
 // Node is what the window needs from a running node.
@@ -37,6 +38,7 @@ type Node interface {
 	ItemAction(infohash, action string) (engine.Status, error)
 	RemoveItem(infohash string, withData bool) error
 	Publish(ctx context.Context, path, name string, progress func(done, total int64)) (engine.Item, error)
+	PublishVideo(ctx context.Context, path, name string, progress func(stage string, done, total int64)) (engine.Item, error)
 	Catalog(query string) []catalog.Entry
 	Fetch(ctx context.Context, spec, outDir string) (engine.Status, error)
 	AddTorrent(ctx context.Context, mi []byte, outDir string) (engine.Status, error)
@@ -54,6 +56,10 @@ type Node interface {
 
 	// The Mail area.
 	MailNode
+	// The Watch area.
+	Watch(ctx context.Context, infohash string, opts node.WatchOptions) (node.Watching, error)
+	WatchSession(id string) (*player.Session, error)
+	StopWatching(id string) (node.Watching, error)
 }
 
 // area is one part of the window, shown as a tab on the left.
@@ -102,9 +108,11 @@ func buildWindow(a fyne.App, n Node, do func(func())) windowParts {
 	// message is being written: then the drop attaches to it.
 	library := newLibraryView(n, l, w, a.Clipboard())
 	mailArea := newMailView(n, l, a, w)
+	watch := newWatchView(n, l)
 	areas := []area{
 		{"Node", theme.ComputerIcon(), func() fyne.CanvasObject { return newNodeView(n, l, a.Clipboard()).content }},
 		{"Library", theme.StorageIcon(), func() fyne.CanvasObject { return library.content }},
+		{"Watch", theme.MediaPlayIcon(), func() fyne.CanvasObject { return watch.content }},
 		{"Network", theme.GridIcon(), func() fyne.CanvasObject { return newNetworkView(n, l).content }},
 		{"Names", theme.SearchIcon(), func() fyne.CanvasObject { return newNamesView(n, l, a.Clipboard()).content }},
 		{"Mail", theme.MailComposeIcon(), func() fyne.CanvasObject { return mailArea.content }},
@@ -124,6 +132,15 @@ func buildWindow(a fyne.App, n Node, do func(func())) windowParts {
 		tabs.Append(tab)
 	}
 	tabs.SetTabLocation(container.TabLocationLeading)
+	library.openURL = a.OpenURL
+	library.play = func(infohash string) {
+		for _, tab := range tabs.Items {
+			if tab.Text == "Watch" {
+				tabs.Select(tab)
+			}
+		}
+		watch.Play(infohash)
+	}
 	// A window has one drop handler: what is dropped anywhere is published.
 	drop := func(_ fyne.Position, uris []fyne.URI) {
 		if tabs.Selected() == mailTab && mailArea.composing() {

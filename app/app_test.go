@@ -381,7 +381,7 @@ func TestWindowAreasInOrder(t *testing.T) {
 	for _, ti := range w.Content().(*container.AppTabs).Items {
 		titles = append(titles, ti.Text)
 	}
-	if want := []string{"Node", "Library", "Network", "Names", "Mail", "Browse", "Settings"}; !slices.Equal(titles, want) {
+	if want := []string{"Node", "Library", "Watch", "Network", "Names", "Mail", "Browse", "Settings"}; !slices.Equal(titles, want) {
 		t.Fatalf("areas %q, want %q", titles, want)
 	}
 	tapText(t, w, "Library")

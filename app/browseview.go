@@ -197,14 +197,6 @@ func (v *browseView) updateButtons() {
 	}
 }
 
-func enable(b *widget.Button, on bool) {
-	if on {
-		b.Enable()
-	} else {
-		b.Disable()
-	}
-}
-
 // navigate shows r: the area's own pages at once, others once the node
 // fetched them. With push the page shown goes on the back stack. A POST is
 // not repeated by back, forward or reload: those get its result's URL.

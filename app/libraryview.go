@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,6 +47,12 @@ type libraryView struct {
 	jobs                *fyne.Container // a row per publish
 	publishing          []*publishJob   // the jobs of those rows
 	message             *widget.Label
+
+	// play starts a video item in the Watch area; openURL opens a file or
+	// folder with the system's default application (fyne.App.OpenURL).
+	// Either may be nil, which disables its buttons.
+	play    func(infohash string)
+	openURL func(*url.URL) error
 
 	// reload asks the refresh goroutine to load items and catalog now.
 	reload chan struct{}
@@ -108,10 +115,11 @@ func newLibraryView(n Node, l loop, w fyne.Window, clip fyne.Clipboard) *library
 	publishFile := widget.NewButtonWithIcon("Publish file…", theme.FileIcon(), v.pickFile)
 	publishFile.Importance = widget.HighImportance
 	publishFolder := widget.NewButtonWithIcon("Publish folder…", theme.FolderIcon(), v.pickFolder)
+	publishVideo := widget.NewButtonWithIcon("Publish video…", theme.MediaVideoIcon(), v.pickVideo)
 	dropHint := widget.NewLabelWithStyle("or drop files and folders on the window", fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
 	getSpec := widget.NewButtonWithIcon("Get", theme.DownloadIcon(), v.getSpec)
 	toolbar := container.NewBorder(nil, nil,
-		container.NewHBox(publishFile, publishFolder, dropHint), nil,
+		container.NewHBox(publishFile, publishFolder, publishVideo, dropHint), nil,
 		container.NewBorder(nil, nil, nil, getSpec, v.spec),
 	)
 
@@ -368,8 +376,13 @@ func (v *libraryView) startFetch(name string, add func(context.Context) (engine.
 	}()
 }
 
-// pickFile and pickFolder publish what the user picks.
-func (v *libraryView) pickFile() {
+// pickFile, pickVideo and pickFolder publish what the user picks; a video
+// is packaged for streaming first.
+func (v *libraryView) pickFile()  { v.pickThen(func(p string) { v.publish(p) }) }
+func (v *libraryView) pickVideo() { v.pickThen(v.publishVideo) }
+
+// pickThen shows the file picker and hands the picked file's path to fn.
+func (v *libraryView) pickThen(fn func(path string)) {
 	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
 		switch {
 		case err != nil:
@@ -377,11 +390,20 @@ func (v *libraryView) pickFile() {
 		case r != nil:
 			path := r.URI().Path()
 			r.Close()
-			v.publish(path)
+			fn(path)
 		}
 	}, v.window)
 	d.Resize(v.dialogSize())
 	d.Show()
+}
+
+// publishVideo packages a video with ffmpeg and publishes the result, with
+// a row that shows packaging, then hashing.
+func (v *libraryView) publishVideo(path string) {
+	v.message.Hide()
+	j := v.addJob(path)
+	j.video = true
+	go v.runJob(j, path)
 }
 
 func (v *libraryView) pickFolder() {
@@ -453,6 +475,8 @@ type publishJob struct {
 	dismiss *widget.Button
 	row     *fyne.Container
 	done    bool
+	video   bool   // packaged for streaming first
+	stage   string // node.StagePackaging or node.StageHashing, while it runs
 }
 
 // addJob shows a row for publishing path. UI goroutine only.
@@ -493,26 +517,41 @@ func (v *libraryView) runJob(j *publishJob, path string) {
 	var (
 		mu          sync.Mutex
 		done, total int64
+		stage       = node.StageHashing
 		queued      bool
 	)
-	progress := func(d, t int64) {
+	if j.video {
+		stage = node.StagePackaging
+	}
+	progress := func(st string, d, t int64) {
 		mu.Lock()
-		done, total = d, t
+		done, total, stage = d, t, st
 		first := !queued
 		queued = true
 		mu.Unlock()
 		if first {
 			v.loop.do(func() {
 				mu.Lock()
-				d, t := done, total
+				d, t, st := done, total, stage
 				queued = false
 				mu.Unlock()
+				j.stage = st
 				j.showProgress(d, t)
 			})
 		}
 	}
-	v.loop.do(func() { j.showProgress(0, 0) })
-	it, err := v.node.Publish(v.loop.ctx, path, "", progress)
+	first := stage
+	v.loop.do(func() {
+		j.stage = first
+		j.showProgress(0, 0)
+	})
+	var it engine.Item
+	var err error
+	if j.video {
+		it, err = v.node.PublishVideo(v.loop.ctx, path, "", progress)
+	} else {
+		it, err = v.node.Publish(v.loop.ctx, path, "", func(d, t int64) { progress(node.StageHashing, d, t) })
+	}
 	v.loop.do(func() { j.finish(it, err) })
 	v.requestReload()
 }
@@ -522,6 +561,12 @@ func (j *publishJob) showProgress(done, total int64) {
 		return
 	}
 	name := filepath.Base(j.path)
+	if j.stage == node.StagePackaging {
+		j.label.SetText(fmt.Sprintf("Packaging %s for streaming: %.1f s of %.1f s", name, float64(done)/1000, float64(total)/1000))
+		j.bar.Max = float64(max(total, 1))
+		j.bar.SetValue(float64(done))
+		return
+	}
 	if total > 0 {
 		j.label.SetText(fmt.Sprintf("Hashing %s: %s of %s", name, formatBytes(done), formatBytes(total)))
 		j.bar.Max = float64(total)
@@ -562,6 +607,7 @@ type itemRow struct {
 	progress                    *widget.ProgressBar
 	pieces                      *pieceMap
 	pause, pin, magnet, remove  *widget.Button
+	open, show                  *widget.Button // Play (videos) or Open; Show in folder
 	content                     fyne.CanvasObject
 }
 
@@ -595,9 +641,11 @@ func (v *libraryView) newItemRow() *itemRow {
 	})
 	r.magnet = widget.NewButtonWithIcon("Magnet", theme.ContentCopyIcon(), func() { v.copyMagnet(r.st) })
 	r.remove = widget.NewButtonWithIcon("Remove", theme.DeleteIcon(), func() { v.confirmRemove(r.st) })
+	r.open = widget.NewButtonWithIcon("Open", theme.FileApplicationIcon(), func() { v.openItem(r.st) })
+	r.show = widget.NewButtonWithIcon("Show in folder", theme.FolderOpenIcon(), func() { v.showInFolder(r.st) })
 
 	title := container.NewBorder(nil, nil, nil, container.NewHBox(r.pinned, r.state), r.name)
-	buttons := container.NewGridWithColumns(2, r.pause, r.pin, r.magnet, r.remove)
+	buttons := container.NewGridWithColumns(2, r.pause, r.pin, r.magnet, r.remove, r.open, r.show)
 	body := container.NewVBox(title, container.NewThemeOverride(r.progress, compactTheme{}), r.detail, r.pieces)
 	r.content = container.NewBorder(nil, nil, container.NewCenter(r.icon), container.NewCenter(buttons), body)
 	r.ExtendBaseWidget(r)
@@ -644,6 +692,56 @@ func (r *itemRow) set(st engine.Status) {
 		r.magnet.Disable()
 	} else {
 		r.magnet.Enable()
+	}
+	if engine.IsPresentation(st.Item) {
+		r.open.SetText("Play")
+		r.open.SetIcon(theme.MediaPlayIcon())
+		enable(r.open, r.v.play != nil)
+	} else {
+		r.open.SetText("Open")
+		r.open.SetIcon(theme.FileApplicationIcon())
+		enable(r.open, r.v.openURL != nil && st.Path != "" && st.State == engine.StateSeeding)
+	}
+	enable(r.show, r.v.openURL != nil && st.Path != "")
+}
+
+// enable enables or disables b.
+func enable(b *widget.Button, on bool) {
+	if on {
+		b.Enable()
+	} else {
+		b.Disable()
+	}
+}
+
+// openItem plays a video item, or opens any other with the system's
+// default application.
+func (v *libraryView) openItem(st engine.Status) {
+	if engine.IsPresentation(st.Item) {
+		if v.play != nil {
+			v.play(st.InfoHash)
+		}
+		return
+	}
+	v.openPath(st.Path)
+}
+
+// showInFolder opens the folder that holds the item's data.
+func (v *libraryView) showInFolder(st engine.Status) {
+	p := st.Path
+	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+		p = filepath.Dir(p)
+	}
+	v.openPath(p)
+}
+
+func (v *libraryView) openPath(p string) {
+	if v.openURL == nil || p == "" {
+		return
+	}
+	u := &url.URL{Scheme: "file", Path: filepath.ToSlash(p)}
+	if err := v.openURL(u); err != nil {
+		v.showError("Cannot open "+p, err)
 	}
 }
 

@@ -550,7 +550,7 @@ func catalogItem(it engine.Item, publisherName string) catalog.Item {
 		files[i] = catalog.File{Path: f.Path, Size: f.Size}
 	}
 	kind := it.Type
-	if it.Kind == engine.KindFolder {
+	if it.Kind == engine.KindFolder && !engine.IsPresentation(it) {
 		kind = engine.KindFolder
 	}
 	return catalog.Item{

@@ -104,6 +104,7 @@ func (a *controlAPI) handler() http.Handler {
 	a.proxyRoutes(api)
 	a.siteRoutes(api)
 	a.browseRoutes(api)
+	a.playerRoutes(api)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -155,7 +156,7 @@ func securityHeaders(next http.Handler, frames func() []string) http.Handler {
 		if f := frames(); len(f) > 0 {
 			frameSrc = strings.Join(f, " ")
 		}
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: https: http:; frame-src "+frameSrc+"; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: https: http:; media-src 'self' blob:; frame-src "+frameSrc+"; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")

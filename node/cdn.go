@@ -57,12 +57,18 @@ const EventPublishProgress = "cdn.publish.progress"
 // PublishProgress is the data of an EventPublishProgress event.
 type PublishProgress struct {
 	Path  string `json:"path"`
+	Stage string `json:"stage,omitempty"` // StageHashing (the default) or StagePackaging
 	Done  int64  `json:"done"`
 	Total int64  `json:"total"`
 }
 
 // Publish hashes and shares a file or folder, reporting progress on the bus.
 func (n *Node) Publish(ctx context.Context, path, name string, progress func(done, total int64)) (engine.Item, error) {
+	return n.publish(ctx, path, name, "", progress)
+}
+
+// publish is Publish with the stage its events name.
+func (n *Node) publish(ctx context.Context, path, name, stage string, progress func(done, total int64)) (engine.Item, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return engine.Item{}, fmt.Errorf("node: publish: %w", err)
@@ -74,7 +80,7 @@ func (n *Node) Publish(ctx context.Context, path, name string, progress func(don
 		}
 		if now := time.Now(); now.Sub(last) > 200*time.Millisecond || done == total {
 			last = now
-			n.bus.Publish(EventPublishProgress, PublishProgress{Path: abs, Done: done, Total: total})
+			n.bus.Publish(EventPublishProgress, PublishProgress{Path: abs, Stage: stage, Done: done, Total: total})
 		}
 	})
 }
@@ -92,12 +98,15 @@ func (a *controlAPI) cdnRoutes(api func(string, http.HandlerFunc)) {
 	api("GET /api/v1/network", a.getNetwork)
 }
 
-// postPublish publishes {"path", "name"}. The answer is NDJSON: progress
-// lines {"done", "total"} while hashing, then {"item": ...} or {"error": ...}.
+// postPublish publishes {"path", "name", "video"}. The answer is NDJSON:
+// progress lines {"done", "total"} while hashing (with "video": true,
+// {"stage": "packaging", "done", "total"} in milliseconds first), then
+// {"item": ...} or {"error": ...}.
 func (a *controlAPI) postPublish(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Path string `json:"path"`
-		Name string `json:"name"`
+		Path  string `json:"path"`
+		Name  string `json:"name"`
+		Video bool   `json:"video"`
 	}
 	if err := decodeJSON(w, r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -111,16 +120,27 @@ func (a *controlAPI) postPublish(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
 	flusher, _ := w.(http.Flusher)
-	last := time.Time{}
-	it, err := a.n.Publish(r.Context(), req.Path, req.Name, func(done, total int64) {
-		if now := time.Now(); now.Sub(last) > 100*time.Millisecond || done == total {
-			last = now
-			enc.Encode(map[string]int64{"done": done, "total": total})
+	last, lastStage := time.Time{}, ""
+	progress := func(stage string, done, total int64) {
+		if now := time.Now(); now.Sub(last) > 100*time.Millisecond || done == total || stage != lastStage {
+			last, lastStage = now, stage
+			line := map[string]any{"done": done, "total": total}
+			if stage != "" {
+				line["stage"] = stage
+			}
+			enc.Encode(line)
 			if flusher != nil {
 				flusher.Flush()
 			}
 		}
-	})
+	}
+	var it engine.Item
+	var err error
+	if req.Video {
+		it, err = a.n.PublishVideo(r.Context(), req.Path, req.Name, progress)
+	} else {
+		it, err = a.n.Publish(r.Context(), req.Path, req.Name, func(done, total int64) { progress("", done, total) })
+	}
 	if err != nil {
 		enc.Encode(map[string]string{"error": err.Error()})
 		return

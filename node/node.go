@@ -28,6 +28,7 @@ import (
 	"github.com/shoal-p2p/shoal/cdn/web/proxy"
 	"github.com/shoal-p2p/shoal/naming"
 	"github.com/shoal-p2p/shoal/storage"
+	"github.com/shoal-p2p/shoal/streaming/packager"
 )
 
 // Version is Shoal's version; FyneApp.toml carries the same.
@@ -58,6 +59,8 @@ type Options struct {
 	// MailPasswordCost is the bcrypt cost of new mail passwords (0: bcrypt's
 	// default). Tests lower it: one login at cost 10 takes seconds under -race.
 	MailPasswordCost int
+	// Packaging tunes `publish --video` (tests use a fast x264 preset).
+	Packaging packager.Options
 }
 
 // Node is one running Shoal node.
@@ -79,6 +82,7 @@ type Node struct {
 	mailDeliveries *mailDeliveryLog
 	proxy          *proxy.Proxy
 	browser        *browseClient
+	watching       watchSessions
 	services       []service // started, in start order
 
 	mu  sync.Mutex
@@ -156,6 +160,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.startCDN(ctx); err != nil {
 		return nil, err
 	}
+	n.services = append(n.services, service{"watch sessions", n.stopWatching})
 	if err := n.startNaming(ctx); err != nil {
 		return nil, err
 	}

@@ -21,12 +21,14 @@ import (
 )
 
 type publishCmd struct {
-	Path string `arg:"" placeholder:"PATH" predictor:"file" help:"The file or folder to share."`
-	Name string `placeholder:"NAME" help:"The item's name (default: the file or folder's name)."`
+	Path  string `arg:"" placeholder:"PATH" predictor:"file" help:"The file or folder to share."`
+	Name  string `placeholder:"NAME" help:"The item's name (default: the file or folder's name)."`
+	Video bool   `help:"PATH is a video: package it for streaming (DASH renditions, with ffmpeg) and publish the result."`
 }
 
-// Run shares the path through the node, showing hashing progress, and
-// prints the magnet on the last line of stdout.
+// Run shares the path through the node, showing hashing progress (and with
+// --video, packaging progress first), and prints the magnet on the last
+// line of stdout.
 func (p *publishCmd) Run(ctx context.Context, g *Globals) error {
 	c, err := g.dial()
 	if err != nil {
@@ -39,17 +41,22 @@ func (p *publishCmd) Run(ctx context.Context, g *Globals) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("cannot publish %s: %w", p.Path, unwrapPath(err))
 	}
-	resp, err := c.send(ctx, http.MethodPost, "/api/v1/publish", map[string]string{"path": path, "name": p.Name})
+	resp, err := c.send(ctx, http.MethodPost, "/api/v1/publish", map[string]any{"path": path, "name": p.Name, "video": p.Video})
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	bar := newProgress(g.stderr, "hashing")
-	defer bar.finish()
+	if p.Video {
+		bar = newProgress(g.stderr, "packaging")
+		bar.media = true
+	}
+	defer func() { bar.finish() }()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		var line struct {
 			Done, Total int64
+			Stage       string
 			Error       string
 			Item        *engine.Item
 		}
@@ -65,10 +72,18 @@ func (p *publishCmd) Run(ctx context.Context, g *Globals) error {
 			if g.JSON {
 				return json.NewEncoder(g.stdout).Encode(line.Item)
 			}
+			kind := line.Item.Kind
+			if engine.IsPresentation(*line.Item) {
+				kind = "video"
+			}
 			fmt.Fprintf(g.stdout, "published %s (%s, %s)\ninfohash %s\n%s\n",
-				line.Item.Name, bytesText(line.Item.Size), line.Item.Kind, line.Item.InfoHash, line.Item.Magnet)
+				line.Item.Name, bytesText(line.Item.Size), kind, line.Item.InfoHash, line.Item.Magnet)
 			return nil
 		default:
+			if bar.media && line.Stage != "packaging" {
+				bar.finish()
+				bar = newProgress(g.stderr, "hashing")
+			}
 			bar.update(line.Done, line.Total)
 		}
 	}

@@ -25,6 +25,8 @@ type progress struct {
 	label string
 	total int64
 	done  bool
+	// media counts milliseconds of media (transcoding) instead of bytes.
+	media bool
 
 	// plain lines: their own rate, from what was done when the bar started
 	// (a resumed download counts only what this run fetched)
@@ -51,7 +53,7 @@ func (p *progress) start(total int64) {
 	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(p.label),
-		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowBytes(!p.media),
 		progressbar.OptionShowCount(),
 		progressbar.OptionUseIECUnits(true),
 		progressbar.OptionSetPredictTime(true),
@@ -103,13 +105,22 @@ func (p *progress) update(done, total int64) {
 // plainLine writes one line: label, percentage, bytes, rate and ETA.
 func (p *progress) plainLine(done, total int64) {
 	rate, eta := "-", "-"
+	amount := bytesText
+	if p.media {
+		amount = func(ms int64) string {
+			return (time.Duration(ms) * time.Millisecond).Round(100 * time.Millisecond).String()
+		}
+	}
 	if secs := time.Since(p.began).Seconds(); done > p.beganDone && secs > 0 {
 		bps := float64(done-p.beganDone) / secs
-		rate = bytesText(int64(bps)) + "/s"
+		rate = amount(int64(bps)) + "/s"
+		if p.media {
+			rate = fmt.Sprintf("%.2fx", bps/1000)
+		}
 		eta = time.Duration(float64(total-done) / bps * float64(time.Second)).Round(time.Second).String()
 	}
 	fmt.Fprintf(p.w, "%s %5.1f%% %s/%s %s ETA %s\n", p.label, 100*float64(done)/float64(total),
-		bytesText(done), bytesText(total), rate, eta)
+		amount(done), amount(total), rate, eta)
 }
 
 // finish ends the bar's line; calling it again does nothing.

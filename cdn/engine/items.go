@@ -15,6 +15,24 @@ const (
 	KindFolder = "folder"
 )
 
+// PresentationManifest is the manifest at the root of a folder that is a
+// DASH presentation (what `shoal publish --video` publishes).
+const PresentationManifest = "manifest.mpd"
+
+// IsPresentation tells whether an item is a DASH presentation: a folder
+// with PresentationManifest at its root.
+func IsPresentation(it Item) bool {
+	if it.Kind != KindFolder {
+		return false
+	}
+	for _, f := range it.Files {
+		if f.Path == PresentationManifest {
+			return true
+		}
+	}
+	return false
+}
+
 // File is one file of an item; Path is relative to the item's root ("/"
 // separated; for a single-file item, its name).
 type File struct {
@@ -140,7 +158,7 @@ var typeByExt = map[string]string{}
 
 func init() {
 	for typ, exts := range map[string]string{
-		"video":   "mp4 m4v mkv webm avi mov mpg mpeg ts m2ts wmv flv ogv 3gp mpd m3u8",
+		"video":   "mp4 m4v m4s mkv webm avi mov mpg mpeg ts m2ts wmv flv ogv 3gp mpd m3u8",
 		"audio":   "mp3 flac ogg oga opus wav m4a aac wma aiff",
 		"image":   "jpg jpeg png gif webp svg bmp tif tiff ico heic avif",
 		"text":    "txt md markdown html htm css js json xml csv tsv yaml yml toml log ini srt vtt rst",

@@ -14,5 +14,6 @@ import names from './names.js';
 import network from './network.js';
 import node from './node.js';
 import settings from './settings.js';
+import watch from './watch.js';
 
-export const areas = [node, library, network, names, mail, browse, settings];
+export const areas = [node, library, watch, network, names, mail, browse, settings];

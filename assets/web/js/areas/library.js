@@ -43,16 +43,19 @@ const originHints = {
 // | error, done, total, item, error}.
 const publishing = new Value(null);
 
-async function publish(api, path, name) {
-  let cur = { path, name, state: 'hashing', done: 0, total: 0 };
+// Names of files that are offered for packaging as video.
+const videoExt = /\.(mp4|m4v|mkv|mov|webm|avi|mpe?g|ts|m2ts|wmv|flv|ogv|3gp)$/i;
+
+async function publish(api, path, name, video) {
+  let cur = { path, name, video, state: 'hashing', stage: video ? 'packaging' : 'hashing', done: 0, total: 0 };
   const set = (patch) => {
     cur = { ...cur, ...patch };
     publishing.set(cur);
   };
   set({});
   try {
-    const last = await api.ndjson('/api/v1/publish', { path, name }, (line) => {
-      if (typeof line.done === 'number') set({ done: line.done, total: line.total });
+    const last = await api.ndjson('/api/v1/publish', { path, name, video }, (line) => {
+      if (typeof line.done === 'number') set({ done: line.done, total: line.total, stage: line.stage ?? 'hashing' });
     });
     if (last?.item) set({ state: 'done', item: last.item, done: last.item.size, total: last.item.size });
     else set({ state: 'error', error: last?.error ?? 'the node ended its answer without a result' });
@@ -73,6 +76,16 @@ function render(root, { api, events, signal }) {
   const pathInput = h('input', { id: 'publish-path', name: 'path', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: '/home/you/Videos/holiday.mkv', 'aria-describedby': 'publish-help', required: true });
   const nameInput = h('input', { id: 'publish-name', name: 'name', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'the file\u2019s own name' });
   const submit = h('button', { id: 'publish-submit', type: 'submit', class: 'button primary' }, 'Publish');
+  const videoInput = h('input', { id: 'publish-video', name: 'video', type: 'checkbox' });
+  // A dropped video file (by its name) is offered for packaging; editing
+  // the path withdraws the offer, not a choice the user made.
+  let offered = false;
+  const offerVideo = (path) => {
+    offered = videoExt.test(path);
+    videoInput.checked = offered;
+    return offered;
+  };
+  videoInput.addEventListener('change', () => { offered = false; });
   const dropNote = h('div', { id: 'publish-note', class: 'alert info', role: 'status', hidden: true });
   const progressBar = h('progress', { id: 'publish-progress', class: 'bar', max: 1, value: 0 });
   const progressLabel = h('span', { id: 'publish-progress-label', class: 'progress-label' });
@@ -89,7 +102,9 @@ function render(root, { api, events, signal }) {
       h('div', { class: 'pfield' },
         h('label', { for: 'publish-name' }, 'Name ', h('span', { class: 'muted' }, '(optional)')),
         nameInput),
-      h('div', { class: 'pfield action' }, submit)));
+      h('div', { class: 'pfield action' }, submit)),
+    h('label', { class: 'check' }, videoInput,
+      ' A video: package it for streaming (DASH renditions, with ffmpeg on the node) and publish the result'));
   const publishCard = h('section', { id: 'publish-card', class: 'card publish-card', 'aria-labelledby': 'publish-title' },
     h('div', { class: 'card-head' },
       h('h2', { id: 'publish-title' }, 'Publish'),
@@ -152,9 +167,12 @@ function render(root, { api, events, signal }) {
     if (publishing.get()?.state === 'hashing') return;
     pathInput.removeAttribute('aria-invalid');
     dropNote.hidden = true;
-    publish(api, path, nameInput.value.trim());
+    publish(api, path, nameInput.value.trim(), videoInput.checked);
   });
-  pathInput.addEventListener('input', () => pathInput.removeAttribute('aria-invalid'));
+  pathInput.addEventListener('input', () => {
+    pathInput.removeAttribute('aria-invalid');
+    if (offered) offerVideo('');
+  });
 
   let shownResult = null;
   publishing.watch((p) => {
@@ -164,7 +182,8 @@ function render(root, { api, events, signal }) {
     submit.disabled = p?.state === 'hashing';
     if (!p) return;
     if (p.state === 'hashing') {
-      showProgress(`Hashing ${p.path}`, p.done, p.total);
+      if (p.stage === 'packaging') showProgress(`Packaging ${p.path}`, p.done, p.total, true);
+      else showProgress(`Hashing ${p.path}`, p.done, p.total);
     } else if (p.state === 'error') {
       error.textContent = `Not published: ${p.error}`;
       error.hidden = false;
@@ -188,12 +207,15 @@ function render(root, { api, events, signal }) {
     }
   }, signal);
 
-  function showProgress(label, done, total) {
+  // showProgress shows bytes hashed, or with media, milliseconds of video
+  // packaged.
+  function showProgress(label, done, total, media = false) {
     progressLabel.textContent = label;
     progressBar.max = total > 0 ? total : 1;
     if (total > 0) progressBar.value = done;
     else progressBar.removeAttribute('value'); // indeterminate until the size is known
-    progressText.textContent = total > 0 ? `${percent(done, total)} \u00b7 ${bytes(done)} of ${bytes(total)}` : '';
+    const amount = media ? (ms) => `${(ms / 1000).toFixed(1)} s` : bytes;
+    progressText.textContent = total > 0 ? `${percent(done, total)} \u00b7 ${amount(done)} of ${amount(total)}` : '';
     progress.hidden = false;
   }
 
@@ -203,7 +225,12 @@ function render(root, { api, events, signal }) {
   function onPublishEvent(d) {
     if (publishing.get()?.state === 'hashing' || !d) return;
     clearTimeout(elsewhereDone);
-    if (d.done >= d.total) {
+    const media = d.stage === 'packaging';
+    if (media && d.done < d.total) {
+      showProgress(`Packaging ${d.path} (started elsewhere)`, d.done, d.total, true);
+    } else if (media) {
+      showProgress(`Packaged ${d.path}`, d.done, d.total, true);
+    } else if (d.done >= d.total) {
       showProgress(`Hashed ${d.path}`, d.done, d.total);
       elsewhereDone = setTimeout(() => {
         if (publishing.get()?.state !== 'hashing') progress.hidden = true;
@@ -287,7 +314,9 @@ function render(root, { api, events, signal }) {
     if (path) {
       pathInput.value = path;
       nameInput.value = '';
-      dropNote.textContent = 'The path was filled in from what you dropped. Check it, then press Publish.';
+      dropNote.textContent = offerVideo(path)
+        ? 'The path was filled in from what you dropped. It looks like a video: it will be packaged for streaming (untick the box to share the file as it is). Press Publish.'
+        : 'The path was filled in from what you dropped. Check it, then press Publish.';
       dropNote.hidden = false;
       submit.focus();
       return;
@@ -578,6 +607,12 @@ function itemRow(st, { api, signal, removed, changed }) {
   const pinBtn = h('button', { type: 'button', class: 'button small quiet', dataset: { action: 'pin' } });
   const copyBtn = h('button', { type: 'button', class: 'button small quiet', dataset: { action: 'copy' } }, 'Copy magnet');
   const removeBtn = h('button', { type: 'button', class: 'button small quiet danger', dataset: { action: 'remove' } }, 'Remove');
+  // A video (a DASH presentation) plays in the Watch area.
+  const isVideo = st.kind === 'folder' && (st.files ?? []).some((f) => f.path === 'manifest.mpd');
+  const playLink = isVideo
+    ? h('a', { class: 'button small primary', href: '#/watch', dataset: { action: 'play' },
+      onclick: () => sessionStorage.setItem('shoal.watch', st.infohash) }, 'Play')
+    : null;
   const magnetBox = h('input', { class: 'magnet-box mono', type: 'text', readonly: true, 'aria-label': 'Magnet link', hidden: true });
   const note = h('span', { class: 'item-note muted', role: 'status' });
 
@@ -595,7 +630,7 @@ function itemRow(st, { api, signal, removed, changed }) {
       h('div', { class: 'item-line' }, amount, stats)),
     h('div', { class: 'piece-block' }, mapButton, mapCaption),
     details, problem,
-    h('div', { class: 'item-actions' }, pauseBtn, pinBtn, copyBtn, removeBtn, note),
+    h('div', { class: 'item-actions' }, playLink, pauseBtn, pinBtn, copyBtn, removeBtn, note),
     magnetBox, confirm);
 
   async function act(action, button) {
