@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/shoal-p2p/shoal/cdn/peertls"
 )
 
 // PathCatalog is the peer API route that serves the local catalog.
@@ -48,7 +50,7 @@ func (c *Catalog) serveCatalog(w http.ResponseWriter, _ *http.Request) {
 // refused whole.
 func (c *Catalog) fetch(ctx context.Context, addr, id string) (Listing, error) {
 	var l Listing
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+PathCatalog, nil)
+	req, err := http.NewRequestWithContext(peertls.WithPeer(ctx, id), http.MethodGet, c.cfg.scheme()+"://"+addr+PathCatalog, nil)
 	if err != nil {
 		return l, fmt.Errorf("catalog: %w", err)
 	}
