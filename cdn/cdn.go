@@ -245,6 +245,8 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	c.Tracker.Routes(mux)
 	mux.Handle(engine.GatewayPrefix, c.Engine.Gateway())
 	c.srv = &http.Server{Handler: c.counted(c.byHost(mux)), ReadHeaderTimeout: 10 * time.Second,
+		// Failed handshakes (scanners, TLS 1.2 clients) are no news.
+		ErrorLog:    slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return c.ctx }}
 	// One port for both: members call each other over TLS, standard
 	// clients (aria2, browsers, curl, the proxy) in clear.
