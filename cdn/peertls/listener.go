@@ -31,7 +31,6 @@ type splitter struct {
 	tlsC, plainC chan net.Conn
 	done         chan struct{}
 	once         sync.Once
-	err          error // why Accept stopped, read after done
 }
 
 func (s *splitter) run() {
@@ -42,7 +41,7 @@ func (s *splitter) run() {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			s.stop(err)
+			s.stop()
 			return
 		}
 		go s.route(conn)
@@ -69,9 +68,8 @@ func (s *splitter) route(conn net.Conn) {
 	}
 }
 
-func (s *splitter) stop(err error) {
+func (s *splitter) stop() {
 	s.once.Do(func() {
-		s.err = err
 		close(s.done)
 		s.ln.Close()
 	})
@@ -93,7 +91,7 @@ func (l *side) Accept() (net.Conn, error) {
 }
 
 func (l *side) Close() error {
-	l.s.stop(net.ErrClosed)
+	l.s.stop()
 	return nil
 }
 
