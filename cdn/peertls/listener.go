@@ -34,16 +34,25 @@ type splitter struct {
 }
 
 func (s *splitter) run() {
+	var wait time.Duration
 	for {
 		conn, err := s.ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
+		if errors.Is(err, net.ErrClosed) {
 			s.stop()
 			return
 		}
+		if err != nil {
+			// Out of descriptors or the like: wait a little and go on,
+			// as http.Server does.
+			wait = min(max(2*wait, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(wait):
+			case <-s.done:
+				return
+			}
+			continue
+		}
+		wait = 0
 		go s.route(conn)
 	}
 }
