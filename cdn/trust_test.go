@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -308,5 +309,37 @@ func TestStandardClientsInClear(t *testing.T) {
 	if resp, err := old.Get("https://" + gw); err == nil {
 		resp.Body.Close()
 		t.Error("a TLS 1.2 handshake was accepted")
+	}
+}
+
+// A member that calls with a certificate of another key than the record it
+// gossips is refused by the server, and nothing of it is stored.
+func TestCallerWithAnotherKeyRefused(t *testing.T) {
+	a := startCDN(t, "alpha", "127.0.0.1")
+	b := startCDN(t, "beta", "127.0.0.1")
+	cert, err := peertls.Certificate(newSigner(t), "thief")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := peertls.NewClient(cert, membership.NodeID, peertls.ClientConfig{Timeout: 5 * time.Second})
+	raw, err := json.Marshal(membership.GossipRequest{Network: "shoal", From: b.Members.Self()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(peertls.WithPeer(t.Context(), a.Members.ID()), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+a.PeerAddr()+membership.PathGossip, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "certificate") {
+		t.Errorf("gossip of beta's record with another certificate: %s %s; want 400", resp.Status, body)
+	}
+	if _, ok := a.Members.Member(b.Members.ID()); ok {
+		t.Error("alpha stored beta's record from a caller with another key")
 	}
 }
