@@ -49,14 +49,6 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
-// scheme is how members' catalogs are fetched.
-func (c *Config) scheme() string {
-	if c.PeerTLS {
-		return "https"
-	}
-	return "http"
-}
-
 func (c *Config) setDefaults() {
 	if c.Interval <= 0 {
 		c.Interval = 5 * time.Second

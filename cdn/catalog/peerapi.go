@@ -50,7 +50,7 @@ func (c *Catalog) serveCatalog(w http.ResponseWriter, _ *http.Request) {
 // refused whole.
 func (c *Catalog) fetch(ctx context.Context, addr, id string) (Listing, error) {
 	var l Listing
-	req, err := http.NewRequestWithContext(peertls.WithPeer(ctx, id), http.MethodGet, c.cfg.scheme()+"://"+addr+PathCatalog, nil)
+	req, err := http.NewRequestWithContext(peertls.WithPeer(ctx, id), http.MethodGet, peertls.Scheme(c.cfg.PeerTLS)+"://"+addr+PathCatalog, nil)
 	if err != nil {
 		return l, fmt.Errorf("catalog: %w", err)
 	}

@@ -112,7 +112,7 @@ func (t *Table) call(ctx context.Context, method, addr, path, want string, in, o
 		}
 		body = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequestWithContext(peertls.WithPeer(ctx, want), method, t.cfg.scheme()+"://"+addr+path, body)
+	req, err := http.NewRequestWithContext(peertls.WithPeer(ctx, want), method, peertls.Scheme(t.cfg.PeerTLS)+"://"+addr+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
 	}

@@ -62,14 +62,6 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
-// scheme is how members' peer APIs are called.
-func (c *Config) scheme() string {
-	if c.PeerTLS {
-		return "https"
-	}
-	return "http"
-}
-
 func (c *Config) setDefaults() {
 	if c.Interval <= 0 {
 		c.Interval = 2 * time.Second

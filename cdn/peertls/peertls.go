@@ -127,6 +127,15 @@ func wanted(ctx context.Context) string {
 	return id
 }
 
+// Scheme is the URL scheme members call each other's peer API with:
+// https when TLS between members is on.
+func Scheme(on bool) string {
+	if on {
+		return "https"
+	}
+	return "http"
+}
+
 // ErrWrongKey is a peer whose certificate is not of the node meant.
 var ErrWrongKey = errors.New("peertls: peer certificate is not of the member meant")
 
