@@ -67,6 +67,10 @@ func knows(c *CDN, id string) bool {
 	return ok && m.State == membership.Alive
 }
 
+// captureAddr is the loopback address of the tests that
+// .ci/peer-tls-capture.sh captures, apart from other tests' traffic.
+const captureAddr = "127.0.0.61"
+
 // recorder is a TCP relay to one address that keeps every byte it
 // passes, both ways: what a capture of the loopback would show.
 type recorder struct {
@@ -132,9 +136,9 @@ func (r *recorder) bytes() []byte {
 // routes of each peer API were called over TLS only, and the bytes of the
 // join between them hold no record JSON in clear.
 func TestMembersTalkOverTLS(t *testing.T) {
-	a := startCDN(t, "alpharecord", "127.0.0.1")
+	a := startCDN(t, "alpharecord", captureAddr)
 	rec := newRecorder(t, a.PeerAddr())
-	b := startCDN(t, "betarecord", "127.0.0.1", rec.ln.Addr().String())
+	b := startCDN(t, "betarecord", captureAddr, rec.ln.Addr().String())
 
 	waitUntil(t, "the two members to know each other", func() bool {
 		return knows(a, b.Members.ID()) && knows(b, a.Members.ID())
@@ -266,7 +270,7 @@ func TestMemberWithAnotherKeyRefused(t *testing.T) {
 // Standard clients keep plain HTTP on the peer port: the gateway and the
 // tracker's /announce answer without TLS, and the gateway over TLS too.
 func TestStandardClientsInClear(t *testing.T) {
-	a := startCDN(t, "alpha", "127.0.0.1")
+	a := startCDN(t, "alpha", captureAddr)
 	src := filepath.Join(t.TempDir(), "notes.txt")
 	if err := os.WriteFile(src, []byte("hello browsers"), 0o600); err != nil {
 		t.Fatal(err)
