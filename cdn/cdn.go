@@ -97,6 +97,9 @@ type CDN struct {
 	cat   atomic.Pointer[catalog.Catalog]
 	// sites serves the peer API's requests for a site's Host (SetSites).
 	sites atomic.Pointer[siteHosts]
+	// clients call members' peer APIs; Close closes their idle
+	// connections.
+	clients []*http.Client
 	// peerTLS and peerPlain count requests to the member routes.
 	peerTLS, peerPlain atomic.Int64
 
@@ -152,8 +155,10 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		return nil, fmt.Errorf("cdn: %w", err)
 	}
 	peerClient := func(timeout, header time.Duration) *http.Client {
-		return peertls.NewClient(cert, membership.NodeID, peertls.ClientConfig{
+		cl := peertls.NewClient(cert, membership.NodeID, peertls.ClientConfig{
 			Timeout: timeout, DialTimeout: 2 * time.Second, ResponseHeaderTimeout: header})
+		c.clients = append(c.clients, cl)
+		return cl
 	}
 	c.peerLn, err = listen(netip.AddrPortFrom(cfg.Bind, uint16(cfg.PeerPort)), "peer API", "--peer-port or ports.peer in shoal.toml")
 	if err != nil {
@@ -361,6 +366,9 @@ func (c *CDN) Close() error {
 		}
 		if c.Engine != nil {
 			errs = append(errs, c.Engine.Close())
+		}
+		for _, cl := range c.clients {
+			cl.CloseIdleConnections()
 		}
 		c.closeErr = errors.Join(errs...)
 	})
