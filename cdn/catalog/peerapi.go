@@ -58,7 +58,12 @@ func (c *Catalog) fetch(ctx context.Context, addr, id string) (Listing, error) {
 	if err != nil {
 		return l, fmt.Errorf("catalog: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// What the decoder left (the encoder's newline) is read, so the
+		// TLS connection goes back to the pool instead of a new handshake.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+	}()
 	if resp.StatusCode != http.StatusOK {
 		return l, fmt.Errorf("catalog: GET %s%s: %s", addr, PathCatalog, resp.Status)
 	}

@@ -17,7 +17,7 @@ import (
 
 type keySigner ed25519.PrivateKey
 
-func newSigner(t *testing.T) keySigner {
+func newSigner(t testing.TB) keySigner {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func idOf(k ed25519.PublicKey) string {
 
 // serve runs one handler on a split listener and says whether each
 // request came over TLS and with which client key.
-func serve(t *testing.T, s keySigner, peek time.Duration) net.Addr {
+func serve(t testing.TB, s keySigner, peek time.Duration) net.Addr {
 	t.Helper()
 	cert, err := Certificate(s, idOf(s.PublicKey()))
 	if err != nil {
