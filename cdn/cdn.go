@@ -24,6 +24,7 @@ import (
 	"github.com/shoal-p2p/shoal/cdn/catalog"
 	"github.com/shoal-p2p/shoal/cdn/engine"
 	"github.com/shoal-p2p/shoal/cdn/membership"
+	"github.com/shoal-p2p/shoal/cdn/peertls"
 	"github.com/shoal-p2p/shoal/cdn/tracker"
 	"github.com/shoal-p2p/shoal/storage"
 )
@@ -96,6 +97,11 @@ type CDN struct {
 	cat   atomic.Pointer[catalog.Catalog]
 	// sites serves the peer API's requests for a site's Host (SetSites).
 	sites atomic.Pointer[siteHosts]
+	// clients call members' peer APIs; Close closes their idle
+	// connections.
+	clients []*http.Client
+	// peerTLS and peerPlain count requests to the member routes.
+	peerTLS, peerPlain atomic.Int64
 
 	cfg      Config
 	addrs    atomic.Pointer[[]netip.Addr] // advertised: where other nodes reach this one
@@ -144,6 +150,16 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		return nil, err
 	}
 	c.addrs.Store(&addrs)
+	cert, err := peertls.Certificate(cfg.Signer, membership.NodeID(cfg.Signer.PublicKey()))
+	if err != nil {
+		return nil, fmt.Errorf("cdn: %w", err)
+	}
+	peerClient := func(timeout, header time.Duration) *http.Client {
+		cl := peertls.NewClient(cert, membership.NodeID, peertls.ClientConfig{
+			Timeout: timeout, DialTimeout: 2 * time.Second, ResponseHeaderTimeout: header})
+		c.clients = append(c.clients, cl)
+		return cl
+	}
 	c.peerLn, err = listen(netip.AddrPortFrom(cfg.Bind, uint16(cfg.PeerPort)), "peer API", "--peer-port or ports.peer in shoal.toml")
 	if err != nil {
 		return nil, err
@@ -187,6 +203,8 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		RemoveAfter:  cfg.Membership.RemoveAfter,
 		DHT:          c.Engine,
 		DHTInterval:  cfg.Membership.DHTInterval,
+		HTTPClient:   peerClient(5*time.Second, 3*time.Second),
+		PeerTLS:      true,
 		Logger:       cfg.Log.With("part", "membership"),
 	})
 	if err != nil {
@@ -194,9 +212,11 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	}
 	c.table.Store(c.Members)
 	c.Catalog, err = catalog.New(cfg.DB, c.Members, catalog.Config{
-		Interval: cfg.Membership.CatalogInterval,
-		OnChange: func(id string) { cfg.Publish(EventCatalog, map[string]string{"node": id}) },
-		Logger:   cfg.Log.With("part", "catalog"),
+		Interval:   cfg.Membership.CatalogInterval,
+		OnChange:   func(id string) { cfg.Publish(EventCatalog, map[string]string{"node": id}) },
+		HTTPClient: peerClient(10*time.Second, 5*time.Second),
+		PeerTLS:    true,
+		Logger:     cfg.Log.With("part", "catalog"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cdn: %w", err)
@@ -229,15 +249,46 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	c.Catalog.Routes(mux)
 	c.Tracker.Routes(mux)
 	mux.Handle(engine.GatewayPrefix, c.Engine.Gateway())
-	c.srv = &http.Server{Handler: c.byHost(mux), ReadHeaderTimeout: 10 * time.Second,
+	c.srv = &http.Server{Handler: c.counted(c.byHost(mux)), ReadHeaderTimeout: 10 * time.Second,
+		// Failed handshakes (scanners, TLS 1.2 clients) are no news.
+		ErrorLog:    slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return c.ctx }}
-	c.goRun(func() { c.srv.Serve(c.peerLn) })
+	// One port for both: members call each other over TLS, standard
+	// clients (aria2, browsers, curl, the proxy) in clear.
+	tlsLn, plainLn := peertls.Split(c.peerLn, peertls.ServerConfig(cert), 10*time.Second)
+	c.goRun(func() { c.srv.Serve(tlsLn) })
+	c.goRun(func() { c.srv.Serve(plainLn) })
 	c.goRun(func() { c.Members.Run(c.ctx) })
 	c.goRun(func() { c.Catalog.Run(c.ctx) })
 	if cfg.Bind.IsUnspecified() {
 		c.goRun(func() { c.followAddrs(c.ctx) })
 	}
 	return c, nil
+}
+
+// PeerRequests counts the requests the peer API answered to its member
+// routes (/peer/), over TLS and in clear.
+type PeerRequests struct {
+	TLS, Plain int64
+}
+
+// PeerRequests is how many requests to the member routes came over TLS and
+// how many in clear since Start.
+func (c *CDN) PeerRequests() PeerRequests {
+	return PeerRequests{TLS: c.peerTLS.Load(), Plain: c.peerPlain.Load()}
+}
+
+func (c *CDN) counted(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/peer/") {
+			if r.TLS != nil {
+				c.peerTLS.Add(1)
+			} else {
+				c.peerPlain.Add(1)
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // siteHosts is a handler for the hosts under a zone.
@@ -299,8 +350,9 @@ func (c *CDN) Close() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			errs = append(errs, c.srv.Shutdown(ctx))
 			cancel()
-		} else if c.peerLn != nil {
-			c.peerLn.Close()
+		}
+		if c.peerLn != nil {
+			c.peerLn.Close() // also when Shutdown came before Serve
 		}
 		c.wg.Wait()
 		if c.unsub != nil {
@@ -314,6 +366,9 @@ func (c *CDN) Close() error {
 		}
 		if c.Engine != nil {
 			errs = append(errs, c.Engine.Close())
+		}
+		for _, cl := range c.clients {
+			cl.CloseIdleConnections()
 		}
 		c.closeErr = errors.Join(errs...)
 	})

@@ -43,7 +43,10 @@ type Config struct {
 	// HTTPClient fetches members' catalogs. The default has short
 	// timeouts and uses no proxy.
 	HTTPClient *http.Client
-	Logger     *slog.Logger
+	// PeerTLS has catalogs fetched over https; HTTPClient is then a
+	// peertls client, which checks the member's key.
+	PeerTLS bool
+	Logger  *slog.Logger
 }
 
 func (c *Config) setDefaults() {

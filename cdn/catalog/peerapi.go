@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/shoal-p2p/shoal/cdn/peertls"
 )
 
 // PathCatalog is the peer API route that serves the local catalog.
@@ -48,7 +50,7 @@ func (c *Catalog) serveCatalog(w http.ResponseWriter, _ *http.Request) {
 // refused whole.
 func (c *Catalog) fetch(ctx context.Context, addr, id string) (Listing, error) {
 	var l Listing
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+PathCatalog, nil)
+	req, err := http.NewRequestWithContext(peertls.WithPeer(ctx, id), http.MethodGet, peertls.Scheme(c.cfg.PeerTLS)+"://"+addr+PathCatalog, nil)
 	if err != nil {
 		return l, fmt.Errorf("catalog: %w", err)
 	}
@@ -56,7 +58,12 @@ func (c *Catalog) fetch(ctx context.Context, addr, id string) (Listing, error) {
 	if err != nil {
 		return l, fmt.Errorf("catalog: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// What the decoder left (the encoder's newline) is read, so the
+		// TLS connection goes back to the pool instead of a new handshake.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+	}()
 	if resp.StatusCode != http.StatusOK {
 		return l, fmt.Errorf("catalog: GET %s%s: %s", addr, PathCatalog, resp.Status)
 	}

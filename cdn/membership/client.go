@@ -3,11 +3,14 @@ package membership
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/shoal-p2p/shoal/cdn/peertls"
 )
 
 // Join gossips once with the member whose peer API is at hostport: this
@@ -26,13 +29,21 @@ func (t *Table) gossip(ctx context.Context, addr, want string) (string, error) {
 	req := GossipRequest{Network: t.cfg.Network, From: t.Self(), Digest: t.digest()}
 	var resp GossipResponse
 	start := time.Now()
-	if err := t.call(ctx, http.MethodPost, addr, PathGossip, req, &resp); err != nil {
+	key, err := t.call(ctx, http.MethodPost, addr, PathGossip, want, req, &resp)
+	if err != nil {
 		return "", err
 	}
 	rtt := time.Since(start)
 	from := resp.From.ID
 	if want != "" && from != want {
 		return "", fmt.Errorf("membership: %s is now %s, not %s", addr, from, want)
+	}
+	// Over TLS the record that answers must be of the key that answered,
+	// also on a first join, where no key was expected.
+	if key != nil && !key.Equal(resp.From.PublicKey) {
+		t.log.Warn("membership: gossip answer refused", "remote", addr, "reason", "certificate key is not the record's")
+		return "", fmt.Errorf("%w: %s answers with the certificate of %s and the record of %s",
+			ErrCertMismatch, addr, NodeID(key), from)
 	}
 	recs := append([]Record{resp.From}, resp.Records...)
 	if len(recs) > maxRecords+1 {
@@ -53,7 +64,7 @@ func (t *Table) gossip(ctx context.Context, addr, want string) (string, error) {
 	t.markSeen(from, addr, rtt)
 	if len(resp.Want) > 0 {
 		push := GossipRequest{Network: t.cfg.Network, From: t.Self(), Records: t.records(resp.Want)}
-		if err := t.call(ctx, http.MethodPost, addr, PathGossip, push, &GossipResponse{}); err != nil {
+		if _, err := t.call(ctx, http.MethodPost, addr, PathGossip, from, push, &GossipResponse{}); err != nil {
 			return from, fmt.Errorf("membership: push to %s: %w", addr, err)
 		}
 	}
@@ -65,7 +76,7 @@ func (t *Table) gossip(ctx context.Context, addr, want string) (string, error) {
 func (t *Table) ping(ctx context.Context, addr, id string, knownSeq uint64) error {
 	var resp PingResponse
 	start := time.Now()
-	if err := t.call(ctx, http.MethodGet, addr, PathPing, nil, &resp); err != nil {
+	if _, err := t.call(ctx, http.MethodGet, addr, PathPing, id, nil, &resp); err != nil {
 		return err
 	}
 	rtt := time.Since(start)
@@ -77,7 +88,7 @@ func (t *Table) ping(ctx context.Context, addr, id string, knownSeq uint64) erro
 		return nil
 	}
 	var rec Record
-	if err := t.call(ctx, http.MethodGet, addr, PathRecord, nil, &rec); err != nil {
+	if _, err := t.call(ctx, http.MethodGet, addr, PathRecord, id, nil, &rec); err != nil {
 		return err
 	}
 	if err := t.check(&rec); err != nil {
@@ -89,42 +100,44 @@ func (t *Table) ping(ctx context.Context, addr, id string, knownSeq uint64) erro
 	return t.apply([]Record{rec}, id)
 }
 
-// call does one request to a peer API and decodes the JSON answer.
-func (t *Table) call(ctx context.Context, method, addr, path string, in, out any) error {
+// call does one request to a peer API and decodes the JSON answer. want is
+// the id of the member meant, or "" when unknown; over TLS the client
+// refuses another key, and call returns the key that answered (nil in clear).
+func (t *Table) call(ctx context.Context, method, addr, path, want string, in, out any) (ed25519.PublicKey, error) {
 	var body io.Reader
 	if in != nil {
 		raw, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("membership: encode %s: %w", path, err)
+			return nil, fmt.Errorf("membership: encode %s: %w", path, err)
 		}
 		body = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, body)
+	req, err := http.NewRequestWithContext(peertls.WithPeer(ctx, want), method, peertls.Scheme(t.cfg.PeerTLS)+"://"+addr+path, body)
 	if err != nil {
-		return fmt.Errorf("membership: %w", err)
+		return nil, fmt.Errorf("membership: %w", err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("membership: %w", err)
+		return nil, fmt.Errorf("membership: %w", err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return fmt.Errorf("membership: %s %s: %w", method, addr+path, err)
+		return nil, fmt.Errorf("membership: %s %s: %w", method, addr+path, err)
 	}
 	if len(raw) > maxBody {
-		return fmt.Errorf("membership: %s %s: answer larger than %d bytes", method, addr+path, maxBody)
+		return nil, fmt.Errorf("membership: %s %s: answer larger than %d bytes", method, addr+path, maxBody)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e errorBody
 		json.Unmarshal(raw, &e)
-		return fmt.Errorf("membership: %s %s: %s: %s", method, addr+path, resp.Status, e.Error)
+		return nil, fmt.Errorf("membership: %s %s: %s: %s", method, addr+path, resp.Status, e.Error)
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("membership: %s %s: %w", method, addr+path, err)
+		return nil, fmt.Errorf("membership: %s %s: %w", method, addr+path, err)
 	}
-	return nil
+	return peertls.PeerKey(resp.TLS), nil
 }

@@ -17,4 +17,7 @@ var (
 	// ErrRemoved: the member was removed and this record is not newer than
 	// the one it was removed with.
 	ErrRemoved = errors.New("membership: member was removed")
+	// ErrCertMismatch: a member's TLS certificate is of another key than
+	// the record it sends.
+	ErrCertMismatch = errors.New("membership: certificate key is not the record's")
 )

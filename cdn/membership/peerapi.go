@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/shoal-p2p/shoal/cdn/peertls"
 )
 
 // Routes of the membership part of the peer API.
@@ -61,7 +63,15 @@ func (t *Table) Routes(mux *http.ServeMux) {
 // that does not parse, is of another network, or holds any record that fails
 // verification is refused whole with 400, and nothing of it is stored: a
 // member relays only records it verified, so one bad record taints the rest.
+//
+// With PeerTLS, gossip in clear is refused with 403 before the body is
+// read, and a caller that shows a certificate must send its own record.
 func (t *Table) serveGossip(w http.ResponseWriter, r *http.Request) {
+	if t.cfg.PeerTLS && r.TLS == nil {
+		t.log.Warn("membership: gossip refused", "remote", r.RemoteAddr, "reason", "not over TLS")
+		writeJSON(w, http.StatusForbidden, errorBody{"membership: gossip between members is over TLS only"})
+		return
+	}
 	var req GossipRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil {
 		t.refuse(w, r, fmt.Errorf("membership: gossip body: %w", err))
@@ -74,6 +84,10 @@ func (t *Table) serveGossip(w http.ResponseWriter, r *http.Request) {
 	if len(req.Records) > maxRecords || len(req.Digest) > maxRecords {
 		t.refuse(w, r, fmt.Errorf("membership: gossip of %d records and %d digest entries, at most %d",
 			len(req.Records), len(req.Digest), maxRecords))
+		return
+	}
+	if k := peertls.PeerKey(r.TLS); k != nil && !k.Equal(req.From.PublicKey) {
+		t.refuse(w, r, fmt.Errorf("%w: caller shows the certificate of %s and the record of %s", ErrCertMismatch, NodeID(k), req.From.ID))
 		return
 	}
 	recs := append([]Record{req.From}, req.Records...)

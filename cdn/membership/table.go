@@ -55,7 +55,11 @@ type Config struct {
 	// HTTPClient talks to other members' peer APIs. The default has short
 	// timeouts and uses no proxy.
 	HTTPClient *http.Client
-	Logger     *slog.Logger
+	// PeerTLS has members called over https (HTTPClient is then a
+	// peertls client, which checks their keys) and has gossip, which
+	// changes the table, accepted over TLS only.
+	PeerTLS bool
+	Logger  *slog.Logger
 }
 
 func (c *Config) setDefaults() {
