@@ -70,6 +70,7 @@ bench: deps-test build
 	GO=$(GO) bash .ci/bench-cdn.sh $(BIN)
 	$(call ensure,dnsperf unbound dnsmasq)
 	bash naming/bench/dnsbench.sh -r 3
+	RUNS=5 bash .ci/publish-video-bench.sh
 	$(call ensure,vsftpd)
 	bash cdn/ftp/bench.sh $(BIN)
 	$(call ensure,squid wrk nodejs npm)
