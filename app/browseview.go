@@ -44,6 +44,7 @@ type Browser interface {
 	ClearCookies(site string) (int, error)
 	BrowseSites() []node.BrowseSite
 	ProxyAddr() string
+	ProxyStats() (node.ProxyStats, error)
 }
 
 // The Browse area's own pages, which never leave the window.
@@ -720,6 +721,12 @@ func (v *browseView) ownPage(which string) *htmlpage.Page {
 				htmlpage.Run{Text: "http://" + addr + "/proxy.pac", Style: htmlpage.Code},
 				htmlpage.Run{Text: " (or its HTTP proxy to "}, htmlpage.Run{Text: addr, Style: htmlpage.Code},
 				htmlpage.Run{Text: "). Pages opened with \"Open in the system browser\" then find their .shoal names."})
+			if st, err := v.b.ProxyStats(); err == nil {
+				heading("The proxy's cache")
+				para(htmlpage.Run{Text: fmt.Sprintf("%d requests: %d hits, %d revalidated, %d misses. Hit ratio %.1f %%, byte hit ratio %.1f %%, %s saved; %d entries, %s of %s.",
+					st.Requests, st.Hits, st.Revalidated, st.Misses, 100*st.HitRatio, 100*st.ByteHitRatio,
+					formatBytes(st.BytesSaved), st.Entries, formatBytes(st.Size), formatBytes(st.MaxBytes))})
+			}
 		} else {
 			para(htmlpage.Run{Text: "The proxy is off, so pages cannot be fetched. Turn it on in Settings.", Style: htmlpage.Emphasis})
 		}

@@ -145,6 +145,11 @@ func (f *fakeBrowser) ClearCookies(site string) (int, error) {
 func (f *fakeBrowser) BrowseSites() []node.BrowseSite { return f.sites }
 
 func (f *fakeBrowser) ProxyAddr() string { return "127.0.0.1:7488" }
+func (f *fakeBrowser) ProxyStats() (node.ProxyStats, error) {
+	st := node.ProxyStats{Address: "127.0.0.1:7488"}
+	st.Requests, st.Hits, st.Misses, st.HitRatio, st.BytesSaved = 4, 3, 1, 0.75, 3<<20
+	return st, nil
+}
 
 func (f *fakeBrowser) lastRequest() node.BrowseRequest {
 	f.bmu.Lock()
@@ -344,6 +349,9 @@ func TestBrowseStartPageBookmarksCookiesAndStop(t *testing.T) {
 	v, _, q := openBrowse(t, f)
 	if v.title.Text != "Start" || !slices.ContainsFunc(richTexts(v.body), func(s string) bool { return strings.Contains(s, "http://127.0.0.1:7488/proxy.pac") }) {
 		t.Fatalf("start page: %q", richTexts(v.body))
+	}
+	if !slices.ContainsFunc(richTexts(v.body), func(s string) bool { return strings.Contains(s, "4 requests: 3 hits") && strings.Contains(s, "Hit ratio 75.0 %") }) {
+		t.Errorf("the proxy's figures are not on the start page: %q", richTexts(v.body))
 	}
 	tapLink(t, v.body, "garden")
 	q.waitFor(t, "the site", func() bool { return v.title.Text == "Alpha's garden" })

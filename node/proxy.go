@@ -169,14 +169,23 @@ type ProxyStats struct {
 	PAC     string `json:"pac"`
 }
 
-func (a *controlAPI) getProxyStats(w http.ResponseWriter, r *http.Request) {
-	p := a.n.Proxy()
+// ProxyStats gives the proxy's statistics, for the window and the API.
+func (n *Node) ProxyStats() (ProxyStats, error) {
+	p := n.Proxy()
 	if p == nil {
+		return ProxyStats{}, errors.New("node: the proxy is not running")
+	}
+	addr := n.ProxyAddr()
+	return ProxyStats{Stats: p.Stats(), Address: addr, PAC: "http://" + addr + "/proxy.pac"}, nil
+}
+
+func (a *controlAPI) getProxyStats(w http.ResponseWriter, r *http.Request) {
+	st, err := a.n.ProxyStats()
+	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, errors.New("the proxy is not running"))
 		return
 	}
-	addr := a.n.ProxyAddr()
-	writeJSON(w, http.StatusOK, ProxyStats{Stats: p.Stats(), Address: addr, PAC: "http://" + addr + "/proxy.pac"})
+	writeJSON(w, http.StatusOK, st)
 }
 
 // PurgeRequest names what to drop from the proxy's cache: one URL or all.

@@ -34,6 +34,8 @@ func TestWebClientBrowse(t *testing.T) {
 	row := fmt.Sprintf(`#site-list li[data-infohash=%q]`, ih)
 	p.waitFor("alpha's site listed", fmt.Sprintf(`(document.querySelector(%q)?.textContent ?? '').includes('garden on alpha')`, row))
 	p.waitText("#proxy-pac", "http://"+b.ProxyAddr()+"/proxy.pac")
+	p.waitFor("the proxy's cache figures", `/^\d+ \(\d+ hits/.test(document.querySelector('#proxy-stats dd[data-key="Requests"]')?.textContent ?? '') &&
+		/ %$/.test(document.querySelector('#proxy-stats dd[data-key="Byte hit ratio"]')?.textContent ?? '')`)
 	p.waitText("#proxy-chromium", "chromium --proxy-pac-url=http://"+b.ProxyAddr()+"/proxy.pac")
 	p.waitText("#proxy-curl", "curl -x http://"+b.ProxyAddr()+" http://alpha.shoal/cdn/"+ih+"/index.html")
 

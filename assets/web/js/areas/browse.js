@@ -5,6 +5,7 @@
 // node's proxy, which serves the .shoal names (GET /api/v1/browse/sites).
 
 import { copyButton, h } from '../dom.js';
+import { bytes } from '../format.js';
 
 export default { id: 'browse', title: 'Browse', render };
 
@@ -28,8 +29,23 @@ function render(root, { api, signal }) {
   const proxyOff = h('div', { id: 'proxy-off', class: 'alert info', hidden: true },
     'The proxy is off on this node; turn it on in Settings to reach the sites from your own browser.');
 
+  // The proxy's cache: hit ratio by requests and by bytes, bytes saved.
+  const cacheBox = h('dl', { id: 'proxy-stats', class: 'proxy-stats' });
+  const purgeBtn = h('button', { id: 'proxy-purge', type: 'button', class: 'button small' }, 'Empty the cache');
+  purgeBtn.addEventListener('click', async () => {
+    try {
+      await api.post('/api/v1/proxy/purge', { all: true });
+      refreshStats();
+    } catch (err) {
+      listError.textContent = `Cannot empty the cache: ${err.message}`;
+      listError.hidden = false;
+    }
+  });
+
   root.append(
     h('div', { class: 'browse-grid' },
+      h('section', { class: 'card', 'aria-labelledby': 'cache-title' },
+        h('h2', { id: 'cache-title' }, 'The proxy\u2019s cache'), cacheBox, purgeBtn),
       h('section', { class: 'card', 'aria-labelledby': 'sites-title' },
         h('h2', { id: 'sites-title' }, 'Sites of the group'),
         listError,
@@ -122,7 +138,24 @@ function render(root, { api, signal }) {
       listError.hidden = false;
     }
   }
+  async function refreshStats() {
+    try {
+      const st = await api.get('/api/v1/proxy/stats');
+      if (signal.aborted) return;
+      const pct = (r) => `${(100 * r).toFixed(1)} %`;
+      cacheBox.replaceChildren(...[
+        ['Requests', `${st.requests} (${st.hits} hits, ${st.revalidated} revalidated, ${st.misses} misses)`],
+        ['Hit ratio', pct(st.hit_ratio)], ['Byte hit ratio', pct(st.byte_hit_ratio)],
+        ['Bytes saved', bytes(st.bytes_saved)],
+        ['Entries', `${st.entries}, ${bytes(st.size)} of ${bytes(st.max_bytes)}`],
+      ].flatMap(([k, v]) => [h('dt', {}, k), h('dd', { dataset: { key: k } }, v)]));
+    } catch (err) {
+      if (signal.aborted || err.status === 401) return;
+      cacheBox.replaceChildren(h('dd', { class: 'muted' }, `The proxy is not running (${err.message}).`));
+    }
+  }
   refresh();
-  const timer = setInterval(refresh, pollMs);
+  refreshStats();
+  const timer = setInterval(() => { refresh(); refreshStats(); }, pollMs);
   signal.addEventListener('abort', () => clearInterval(timer), { once: true });
 }
