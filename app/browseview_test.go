@@ -350,7 +350,9 @@ func TestBrowseStartPageBookmarksCookiesAndStop(t *testing.T) {
 	if v.title.Text != "Start" || !slices.ContainsFunc(richTexts(v.body), func(s string) bool { return strings.Contains(s, "http://127.0.0.1:7488/proxy.pac") }) {
 		t.Fatalf("start page: %q", richTexts(v.body))
 	}
-	if !slices.ContainsFunc(richTexts(v.body), func(s string) bool { return strings.Contains(s, "4 requests: 3 hits") && strings.Contains(s, "Hit ratio 75.0 %") }) {
+	if !slices.ContainsFunc(richTexts(v.body), func(s string) bool {
+		return strings.Contains(s, "4 requests: 3 hits") && strings.Contains(s, "Hit ratio 75.0 %")
+	}) {
 		t.Errorf("the proxy's figures are not on the start page: %q", richTexts(v.body))
 	}
 	tapLink(t, v.body, "garden")
