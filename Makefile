@@ -75,6 +75,7 @@ bench: deps-test build
 	bash cdn/ftp/bench.sh $(BIN)
 	$(call ensure,squid wrk nodejs npm)
 	bash cdn/web/bench.sh
+	bash cdn/web/sites-bench.sh $(BIN)
 	$(call ensure,postfix dovecot-imapd)
 	sh mail/bench/smtp.sh
 	sh mail/bench/imap.sh
