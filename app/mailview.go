@@ -320,7 +320,7 @@ func (v *mailView) showNewPassword(s node.MailClientSettings) {
 	})
 	noted.Importance = widget.HighImportance
 	text := widget.NewLabel(fmt.Sprintf("Your mail password for %s, made on the first start. It is shown this once: "+
-		"note it for your mail programs (`shoal mail user passwd %s` makes a new one).", s.Address, s.User))
+		"note it for your mail programs (the command shoal mail user passwd %s makes a new one).", s.Address, s.User))
 	text.Wrapping = fyne.TextWrapWord
 	v.newPassword.Objects = []fyne.CanvasObject{widget.NewCard("", "", container.NewVBox(text, container.NewBorder(nil, nil, nil, noted, pw)))}
 	v.newPassword.Refresh()
