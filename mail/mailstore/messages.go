@@ -124,6 +124,31 @@ func getMsg(mb *bbolt.Bucket, uid uint32) (msgRecord, bool, error) {
 	return m, err == nil, err
 }
 
+// msgCursor reads message records by UID with one cursor: asked in
+// ascending order, as a FETCH of a range asks, the next record is most
+// often the cursor's next key, which saves a search from the root.
+type msgCursor struct {
+	c       *bbolt.Cursor
+	k, v    []byte
+	started bool
+}
+
+// get is the record of uid, or nil. It is valid only in the transaction.
+func (mc *msgCursor) get(uid uint32) []byte {
+	key := uidKey(uid)
+	if mc.started && mc.k != nil && bytes.Compare(mc.k, key) < 0 {
+		mc.k, mc.v = mc.c.Next()
+	}
+	if !mc.started || !bytes.Equal(mc.k, key) {
+		mc.k, mc.v = mc.c.Seek(key)
+		mc.started = true
+	}
+	if bytes.Equal(mc.k, key) {
+		return mc.v
+	}
+	return nil
+}
+
 func putMsg(mb *bbolt.Bucket, m msgRecord) error {
 	raw, err := m.encode()
 	if err != nil {
@@ -497,14 +522,15 @@ func (s *Store) Messages(ctx context.Context, user, folder string, uids []uint32
 		if err != nil {
 			return err
 		}
-		mb := msgBucket(ub, f.ID)
+		mc := msgCursor{c: msgBucket(ub, f.ID).Cursor()}
 		for _, uid := range uids {
-			m, ok, err := getMsg(mb, uid)
-			if err != nil {
-				return err
-			}
-			if !ok {
+			raw := mc.get(uid)
+			if raw == nil {
 				continue
+			}
+			var m msgRecord
+			if err := m.decode(raw); err != nil {
+				return err
 			}
 			pm := m.public()
 			if part != NoBody {

@@ -1,8 +1,11 @@
 package mailstore
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -48,5 +51,42 @@ func TestMessageRecordReadsJSON(t *testing.T) {
 	var got msgRecord
 	if err := got.decode(raw); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, %v", got, err)
+	}
+}
+
+// Messages answers by UID in the order asked, whatever the order: ascending
+// (the cursor's next key), with gaps and expunged UIDs, descending, twice.
+func TestMessagesInAnyOrder(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, Options{})
+	if err := s.AddUser(ctx, "bob", "password1"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 20; i++ {
+		if _, _, err := s.Append(ctx, "bob", "INBOX", msg(fmt.Sprintf("m%d", i), "x"), nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Remove(ctx, "bob", "INBOX", []uint32{5, 6, 20}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ ask, want []uint32 }{
+		{[]uint32{1, 2, 3, 4, 5, 6, 7}, []uint32{1, 2, 3, 4, 7}},
+		{[]uint32{2, 9, 10, 19, 20, 21}, []uint32{2, 9, 10, 19}},
+		{[]uint32{19, 7, 3, 1}, []uint32{19, 7, 3, 1}},
+		{[]uint32{8, 8, 4, 4}, []uint32{8, 8, 4, 4}},
+		{[]uint32{0, 100}, nil},
+	} {
+		got, err := s.Messages(ctx, "bob", "INBOX", c.ask, NoBody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uids []uint32
+		for _, m := range got {
+			uids = append(uids, m.UID)
+		}
+		if !slices.Equal(uids, c.want) {
+			t.Errorf("asked %v: got %v, want %v", c.ask, uids, c.want)
+		}
 	}
 }
