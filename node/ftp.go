@@ -3,13 +3,11 @@ package node
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shoal-p2p/shoal/cdn/engine"
@@ -45,19 +43,18 @@ func (n *Node) startFTP(ctx context.Context) error {
 		Log:          log,
 	}
 	if n.mail != nil {
-		opts.Auth = n.mail.Store
+		// The mail users' logins, slowed down by the throttle IMAP and POP3
+		// share, so that switching to FTP does not reset a guesser's count.
+		opts.Auth, opts.Throttle = n.mail.Store, n.mail.throttle
 	}
 	srv, err := ftp.New(opts)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	addr := netip.AddrPortFrom(bind, uint16(n.cfg.Ports.FTP)).String()
-	ln, err := net.Listen("tcp", addr)
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("node: ftp: the ftp port %s is taken by another program; change it with --ftp-port or ports.ftp in shoal.toml", addr)
-	}
+	ln, err := listen("ftp", addr, "--ftp-port or ports.ftp in shoal.toml")
 	if err != nil {
-		return fmt.Errorf("node: ftp: %w", err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
@@ -101,10 +98,6 @@ func (l library) Items(context.Context) ([]ftp.Item, error) {
 		it := ftp.Item{Name: st.Name, InfoHash: st.InfoHash, Path: st.Path, Folder: st.Kind == engine.KindFolder, Time: st.Time}
 		for _, f := range st.Files {
 			it.Files = append(it.Files, ftp.File{Path: f.Path, Size: f.Size})
-		}
-		if !it.Folder && len(it.Files) == 1 {
-			// A single file's one entry is named after the file on disk.
-			it.Files[0].Path = st.Name
 		}
 		out = append(out, it)
 	}

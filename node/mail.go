@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/shoal-p2p/shoal/cdn/membership"
@@ -52,6 +51,9 @@ type Mail struct {
 	Owner string
 
 	submission *smtpd.Submission
+	// throttle slows down failed logins, one count per address across
+	// IMAP, POP3 and FTP.
+	throttle *mailstore.LoginThrottle
 }
 
 // mailServices are the mail servers' names in the node record's ports.
@@ -150,6 +152,7 @@ func (n *Node) startMail(ctx context.Context) error {
 	}
 	m.submission = sub
 	throttle := mailstore.NewLoginThrottle(500*time.Millisecond, 8*time.Second)
+	m.throttle = throttle
 	imap := imapd.New(store, imapd.Options{TLS: tlsConfig, InsecureAuth: insecure, Log: log, Throttle: throttle})
 	pop := pop3d.New(store, pop3d.Options{TLS: tlsConfig, InsecureAuth: insecure, Log: log, Throttle: throttle})
 
@@ -178,12 +181,9 @@ func (n *Node) startMail(ctx context.Context) error {
 	}
 	for _, s := range servers {
 		addr := netip.AddrPortFrom(bind, uint16(s.port)).String()
-		ln, err := net.Listen("tcp", addr)
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fail(fmt.Errorf("node: mail: the %s port %s is taken by another program; change it with --%s-port or ports.%s in shoal.toml", s.name, addr, s.name, s.name))
-		}
+		ln, err := listen(s.name, addr, fmt.Sprintf("--%s-port or ports.%s in shoal.toml", s.name, s.name))
 		if err != nil {
-			return fail(fmt.Errorf("node: mail: %s: %w", s.name, err))
+			return fail(err)
 		}
 		lns = append(lns, ln)
 		bound[s.name] = ln.Addr().(*net.TCPAddr).Port

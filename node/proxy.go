@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shoal-p2p/shoal/cdn/membership"
@@ -45,13 +44,10 @@ func (n *Node) startProxy(ctx context.Context) error {
 		return fmt.Errorf("node: %w", err)
 	}
 	addr := netip.AddrPortFrom(netip.MustParseAddr(n.cfg.Bind), uint16(n.cfg.Ports.Proxy)).String()
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen("proxy", addr, "--proxy-port or ports.proxy in shoal.toml")
 	if err != nil {
 		p.Close()
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("node: the proxy port %s is taken by another program; change it with --proxy-port or ports.proxy in shoal.toml", addr)
-		}
-		return fmt.Errorf("node: proxy: %w", err)
+		return err
 	}
 	done := make(chan struct{})
 	go func() {
