@@ -7,7 +7,12 @@
 #      the bounds D_p2p and D_cs and to a measured client-server run (N-1
 #      curl clients fetching the file together from one HTTP server whose
 #      upload is capped at the same u, shared by its connections:
-#      cdn/internal/benchtool).
+#      cdn/internal/benchtool), and to an aria2 swarm of the same shape (one
+#      aria2c seeder and N-1 aria2c leechers that keep seeding, every one
+#      capped by --max-upload-limit, a Shoal node's tracker). Each with the
+#      CPU seconds (user + system) per MiB delivered: of its own processes
+#      (nodes and `shoal get`; the aria2c processes), and of the whole machine
+#      (/proc/stat), which includes whatever else the machine runs.
 #   2. One uncapped transfer of 256 MiB: Shoal -> Shoal (`shoal get`) next to
 #      aria2 -> aria2 (an aria2c seeder and an aria2c leecher that find each
 #      other through a Shoal node's tracker).
@@ -40,6 +45,23 @@ for tool in aria2c mktorrent curl cmp; do
 	command -v "$tool" >/dev/null || fail "$tool is not installed (make bench installs aria2 and mktorrent)"
 done
 
+hz=$(getconf CLK_TCK)
+# cpu_ticks PID...: user + system clock ticks the processes used so far.
+cpu_ticks() { local p t=0 a; for p; do read -ra a <"/proc/$p/stat"; t=$(( t + a[13] + a[14] )); done; echo "$t"; }
+# machine_ticks: busy clock ticks of the whole machine (all but idle and iowait).
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+# children_ms: the CPU ms (user + system) of the shell's finished children, from `times`.
+# (times runs in this shell, not in a pipeline's subshell, which has no children.)
+children_ms() {
+	local f
+	f=$(mktemp -p "$tmp")
+	times >"$f"
+	tail -n 1 "$f" | awk '{ gsub(/[ms]/, " "); printf "%d", (($1 * 60 + $2) + ($3 * 60 + $4)) * 1000 }'
+	rm -f "$f"
+}
+# ms_per_mib TICKS MIB: clock ticks as CPU ms per MiB.
+ms_per_mib() { awk -v t="$1" -v hz="$hz" -v m="$2" 'BEGIN { printf "%.1f", t * 1000 / hz / m }'; }
+
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # s MS: milliseconds as seconds with 2 decimals; ratio A B: A/B with 2 decimals.
 s() { awk -v m="$1" 'BEGIN { printf "%.2f", m / 1000 }'; }
@@ -56,7 +78,7 @@ echo "shoal $("$bin" version | awk '{print $2}'), $(aria2c --version | head -1).
 echo
 
 # ---------------------------------------------------------------- 1. swarm
-nmax=0
+nmax=0 swarm_pids=()
 for n in $NS; do [ "$n" -gt "$nmax" ] && nmax=$n; done
 for i in $(seq "$nmax"); do
 	mkdir -p "$tmp/swarm$i"
@@ -64,6 +86,7 @@ for i in $(seq "$nmax"); do
 	join=()
 	[ "$i" -gt 1 ] && join=(--join "$(service "$tmp/swarm1" peer)")
 	start_node "$tmp/swarm$i" "127.0.77.$i" "${join[@]}" || fail "swarm node $i did not start"
+	swarm_pids+=("$(tail -n 1 "$tmp/.pids")")
 done
 for i in $(seq "$nmax"); do wait_members "$tmp/swarm$i" "$nmax" || fail "the swarm's members did not converge"; done
 
@@ -74,25 +97,76 @@ cs_addr=$(awk '/^listening on/ { print $3 }' "$tmp/capserve.out")
 [ -n "$cs_addr" ] || fail "benchtool capserve did not start: $(cat "$tmp/capserve.out")"
 
 # swarm_run N: publishes a fresh file on node 1, has nodes 2..N get it at
-# once; prints the ms until the last one had every piece verified.
+# once; prints the ms until the last one had every piece verified, the CPU
+# ms of the N nodes and the N-1 `shoal get` clients, and the whole machine's
+# busy CPU ms over the same time.
 swarm_run() {
-	local n=$1 f ih t0 i last=0 t
+	local n=$1 f ih t0 i last=0 t c0 m0 getms
 	f="$tmp/src/swarm-$n-$RANDOM$RANDOM.bin"
 	randfile "$f" "$F_MIB"
 	ih=$(publish "$tmp/swarm1" "$f") && [ -n "$ih" ] || fail "publish on the seeder failed"
-	local gp=()
+	c0=$(cpu_ticks "${swarm_pids[@]:0:n}"); m0=$(machine_ticks)
 	t0=$(now_ms)
+	getms=$( (
+		for i in $(seq 2 "$n"); do
+			( timeout 300 "$bin" get "$ih" --data "$tmp/swarm$i" >"$tmp/get$i.log" 2>&1 && now_ms >"$tmp/done$i" ) &
+		done
+		wait
+		children_ms
+	) )
 	for i in $(seq 2 "$n"); do
-		( timeout 300 "$bin" get "$ih" --data "$tmp/swarm$i" >"$tmp/get$i.log" 2>&1 && now_ms >"$tmp/done$i" ) &
-		gp+=($!)
-	done
-	for p in "${gp[@]}"; do wait "$p" || fail "a swarm download of $ih failed: $(tail -n 3 "$tmp"/get*.log)"; done
-	for i in $(seq 2 "$n"); do
+		[ -s "$tmp/done$i" ] || fail "a swarm download of $ih failed: $(tail -n 3 "$tmp/get$i.log")"
 		t=$(( $(cat "$tmp/done$i") - t0 )); [ "$t" -gt "$last" ] && last=$t
 		cmp -s "$f" "$(last_path "$tmp/get$i.log")" || fail "node $i's copy of $ih differs"
 		rm -f "$tmp/done$i"
 	done
-	echo "$last"
+	echo "$last $(( ($(cpu_ticks "${swarm_pids[@]:0:n}") - c0) * 1000 / hz + getms )) $(( ($(machine_ticks) - m0) * 1000 / hz ))"
+}
+
+# aria2_swarm_run N TRACKER: one aria2c seeder and N-1 aria2c leechers of a
+# fresh file, all with their upload capped at U_KIB and finding each other
+# through TRACKER; the leechers keep seeding until the last one is done.
+# Prints what swarm_run prints, for the aria2c processes.
+aria2_swarm_run() {
+	local n=$1 tracker=$2 d="$tmp/aswarm" ih t0 i last=0 t m0 cpums name="aswarm-$RANDOM$RANDOM.bin"
+	mkdir -p "$d/src"
+	randfile "$d/src/$name" "$F_MIB"
+	mktorrent -l 18 -a "http://$tracker/announce" -o "$d/t.torrent" "$d/src/$name" >/dev/null || fail "mktorrent failed"
+	ih=$(torrent_infohash "$d/t.torrent")
+	# aria2 runs this when a download is complete (it goes on seeding): $3 is the file's path.
+	printf '#!/bin/sh\necho $(( $(date +%%s%%N) / 1000000 )) >"$3.done"\n' >"$d/hook"
+	chmod +x "$d/hook"
+	local cap=(--max-upload-limit="$((U_KIB))K" --bt-max-peers=0 --bt-tracker-interval=1)
+	m0=$(machine_ticks)
+	cpums=$( (
+		aria2c "${aria2_flags[@]}" "${cap[@]}" --seed-ratio=0 -V --listen-port=$((40000 + RANDOM % 20000)) \
+			--dir "$d/src" "$d/t.torrent" >"$d/seed.log" 2>&1 &
+		pids=($!)
+		wait_seeders "$tracker" "$ih" 1 || { kill "${pids[@]}"; fail "the aria2 seeder did not reach the tracker"; }
+		now_ms >"$d/t0"
+		for i in $(seq 2 "$n"); do
+			mkdir -p "$d/l$i"
+			aria2c "${aria2_flags[@]}" "${cap[@]}" --seed-ratio=0 --on-bt-download-complete="$d/hook" \
+				--listen-port=$((20000 + RANDOM % 20000)) --dir "$d/l$i" "$d/t.torrent" >"$d/l$i.log" 2>&1 &
+			pids+=($!)
+		done
+		for _ in $(seq 3000); do
+			local done=0
+			for i in $(seq 2 "$n"); do [ -s "$d/l$i/$name.done" ] && done=$((done + 1)); done
+			[ "$done" = $((n - 1)) ] && break
+			sleep 0.1
+		done
+		kill -TERM "${pids[@]}" 2>/dev/null; wait
+		children_ms
+	) )
+	t0=$(cat "$d/t0")
+	for i in $(seq 2 "$n"); do
+		[ -s "$d/l$i/$name.done" ] || fail "aria2 leecher $i did not finish in 300 s: $(tail -n 3 "$d/l$i.log")"
+		t=$(( $(cat "$d/l$i/$name.done") - t0 )); [ "$t" -gt "$last" ] && last=$t
+		cmp -s "$d/src/$name" "$d/l$i/$name" || fail "aria2 leecher $i's copy differs"
+	done
+	rm -rf "$d"
+	echo "$last $cpums $(( ($(machine_ticks) - m0) * 1000 / hz ))"
 }
 
 # cs_run N: N-1 curl clients fetch a fresh file from the capped server at
@@ -131,17 +205,54 @@ echo
 echo "| N | Shoal P2P | D_p2p | P2P / D_p2p | client-server measured | D_cs | P2P / client-server | P2P runs (s) |"
 echo "|---|---|---|---|---|---|---|---|"
 fu_ms=$(( F_MIB * 1024 * 1000 / U_KIB ))
+# col K TRIPLES...: the K-th field of each run's "ms cpu_ms machine_ms".
+col() { local k=$1; shift; printf '%s\n' "$@" | awk -v k="$k" '{ print $k }'; }
+# range VALUES...: "min–max" of the values, formatted by awk's %g.
+range() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { a = $1 } { b = $1 } END { printf "%s–%s", a, b }'; }
+# per_mib MS...: each CPU ms as ms per MiB delivered.
+per_mib() { local x; for x; do awk -v c="$x" -v m="$mib" 'BEGIN { printf "%.1f\n", c / m }'; done; }
+sw_last=() sw_n=0
 for n in $NS; do
 	runs=()
 	for r in $(seq "$RUNS"); do runs+=("$(swarm_run "$n")"); done
-	p2p=$(printf '%s\n' "${runs[@]}" | median)
+	mapfile -t times < <(col 1 "${runs[@]}")
+	p2p=$(printf '%s\n' "${times[@]}" | median)
 	cs=()
 	for r in $(seq "$CS_RUNS"); do cs+=("$(cs_run "$n")"); done
 	csm=$(printf '%s\n' "${cs[@]}" | median)
 	dp2p=$fu_ms
 	dcs=$(( (n - 1) * fu_ms ))
-	echo "| $n | $(s "$p2p") s | $(s "$dp2p") s | $(ratio "$p2p" "$dp2p") | $(s "$csm") s | $(s "$dcs") s | $(ratio "$p2p" "$csm") | $(secs "${runs[@]}") |"
+	echo "| $n | $(s "$p2p") s | $(s "$dp2p") s | $(ratio "$p2p" "$dp2p") | $(s "$csm") s | $(s "$dcs") s | $(ratio "$p2p" "$csm") | $(secs "${times[@]}") |"
+	sw_last=("${runs[@]}") sw_n=$n
 done
+echo
+if [ "$sw_n" -gt 1 ] && [ "${ARIA2_SWARM:-1}" = 1 ]; then
+	ar=()
+	for r in $(seq "$RUNS"); do ar+=("$(aria2_swarm_run "$sw_n" "$(service "$tmp/swarm1" peer)")"); done
+	mib=$(( (sw_n - 1) * F_MIB ))
+	echo "### The N = $sw_n swarm next to an aria2 swarm, with CPU per MiB"
+	echo
+	echo "The same swarm (1 seeder + $((sw_n - 1)) downloaders, $F_MIB MiB, every upload capped at $u_mib MiB/s) by Shoal nodes and by"
+	echo "aria2c processes (\`--max-upload-limit=${U_KIB}K\`, leechers go on seeding, a Shoal node's tracker), $RUNS runs each."
+	echo "CPU: user + system seconds per MiB delivered ($mib MiB a run) — of the swarm's own processes (Shoal: the $sw_n"
+	echo "nodes and the \`shoal get\` clients; aria2: the aria2c processes), and of the whole machine (/proc/stat, which"
+	echo "counts whatever else ran). Median (range)."
+	echo
+	echo "| | time | × D_p2p | CPU ms/MiB, own processes | CPU ms/MiB, whole machine | runs (s) |"
+	echo "|---|---|---|---|---|---|"
+	for who in Shoal aria2; do
+		if [ "$who" = Shoal ]; then set -- "${sw_last[@]}"; else set -- "${ar[@]}"; fi
+		mapfile -t tt < <(col 1 "$@")
+		mapfile -t own < <(per_mib $(col 2 "$@"))
+		mapfile -t mach < <(per_mib $(col 3 "$@"))
+		tm=$(printf '%s\n' "${tt[@]}" | median)
+		echo "| $who | $(s "$tm") s ($(s "$(printf '%s\n' "${tt[@]}" | sort -g | head -1)")–$(s "$(printf '%s\n' "${tt[@]}" | sort -g | tail -1)")) | $(ratio "$tm" "$fu_ms") | $(printf '%s\n' "${own[@]}" | median) ($(range "${own[@]}")) | $(printf '%s\n' "${mach[@]}" | median) ($(range "${mach[@]}")) | $(secs "${tt[@]}") |"
+		if [ "$who" = Shoal ]; then sh_own=$(printf '%s\n' "${own[@]}" | median); else ar_own=$(printf '%s\n' "${own[@]}" | median); fi
+	done
+	echo
+	echo "Shoal's CPU per MiB / aria2's (own processes): $(ratio "$sh_own" "$ar_own") (target ≤ 0.5)."
+	echo
+fi
 echo
 stop_all
 

@@ -105,6 +105,7 @@ func (a *controlAPI) handler() http.Handler {
 	a.siteRoutes(api)
 	a.browseRoutes(api)
 	a.playerRoutes(api)
+	a.debugRoutes(api)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})

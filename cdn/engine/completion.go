@@ -1,9 +1,15 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 	tstorage "github.com/anacrolix/torrent/storage"
@@ -19,14 +25,148 @@ import (
 // pieces. A torrent without a sub-bucket is unknown (anacrolix then checks its
 // pieces); once the sub-bucket exists, an absent key means "not verified", so
 // a fresh download needs neither an initial hash pass nor a write per piece.
+//
+// Verified pieces of downloads are recorded by group commit: markComplete
+// keeps the mark in memory (Get sees it at once), and flush, at most
+// groupDelay later, syncs the files those pieces are in, each once, then
+// writes every mark in one transaction. A crash loses at most the marks of
+// the last groupDelay, whose pieces are fetched again; a mark never reaches
+// the database before its data reached the disk. An item counts as whole
+// and its pieces count as verified (Status, EventComplete) only once their
+// marks are flushed, and a torrent's files are not closed before that.
 type completion struct {
-	db *storage.DB
+	db  *storage.DB
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending map[metainfo.PieceKey]pendingMark
+	kick    chan struct{} // one buffered wake-up for run
+	flushMu sync.Mutex    // one flush at a time
 }
 
-var _ interface {
-	tstorage.PieceCompletion
-	tstorage.PieceCompletionPersistenter
-} = (*completion)(nil)
+// pendingMark is a verified piece whose mark is not in the database yet,
+// and where its data is, to be synced first.
+type pendingMark struct {
+	ts    *torrentStore
+	files []int
+}
+
+// groupDelay is how long a verified piece's mark may wait for others to be
+// written with it.
+const groupDelay = 100 * time.Millisecond
+
+func newCompletion(db *storage.DB, log *slog.Logger) *completion {
+	return &completion{db: db, log: log, pending: make(map[metainfo.PieceKey]pendingMark), kick: make(chan struct{}, 1)}
+}
+
+// markComplete records a verified piece of a download; its data is synced
+// and its mark written by the next flush.
+func (c *completion) markComplete(pk metainfo.PieceKey, m pendingMark) {
+	c.mu.Lock()
+	c.pending[pk] = m
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run flushes pending marks groupDelay after the first of them, until ctx
+// ends; then once more.
+func (c *completion) run(ctx context.Context) {
+	defer c.flush()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kick:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(groupDelay):
+		}
+		c.flush()
+	}
+}
+
+// flush syncs the files of every pending mark, each file once, and writes
+// the marks in one transaction. A mark whose data could not be synced is
+// dropped: its piece is fetched again after a restart.
+func (c *completion) flush() {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	c.mu.Lock()
+	batch := make(map[metainfo.PieceKey]pendingMark, len(c.pending))
+	for pk, m := range c.pending {
+		batch[pk] = m
+	}
+	c.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	type file struct {
+		ts *torrentStore
+		i  int
+	}
+	synced := make(map[file]error)
+	write := make([]metainfo.PieceKey, 0, len(batch))
+	for pk, m := range batch {
+		var err error
+		for _, i := range m.files {
+			f := file{m.ts, i}
+			serr, done := synced[f]
+			if !done {
+				_, serr = m.ts.withHandle(i, false, func(h *os.File) (int, error) { return 0, h.Sync() })
+				synced[f] = serr
+			}
+			err = errors.Join(err, serr)
+		}
+		if err != nil {
+			if c.log != nil {
+				c.log.Warn("piece not recorded as verified: its data did not reach the disk", "infohash", pk.InfoHash.HexString(), "piece", pk.Index, "err", err)
+			}
+			continue
+		}
+		write = append(write, pk)
+	}
+	err := c.db.Update(func(tx *storage.Tx) error {
+		for _, pk := range write {
+			ih, err := completionBucketFor(tx, pk.InfoHash)
+			if err != nil {
+				return err
+			}
+			if err := ih.Put(pieceKey(pk.Index), []byte{1}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && c.log != nil {
+		c.log.Warn("verified pieces not recorded", "pieces", len(write), "err", err)
+	}
+	c.mu.Lock()
+	for pk, m := range batch {
+		if cur, ok := c.pending[pk]; ok && cur.ts == m.ts {
+			delete(c.pending, pk)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// unflushed lists a torrent's verified pieces whose marks are not in the
+// database yet.
+func (c *completion) unflushed(ih metainfo.Hash) []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int
+	for pk := range c.pending {
+		if pk.InfoHash == ih {
+			out = append(out, pk.Index)
+		}
+	}
+	return out
+}
 
 func pieceKey(i int) []byte {
 	var k [4]byte
@@ -37,6 +177,12 @@ func pieceKey(i int) []byte {
 // Get reports a piece's completion; Ok is false for a torrent not yet known.
 func (c *completion) Get(pk metainfo.PieceKey) (tstorage.Completion, error) {
 	var cn tstorage.Completion
+	c.mu.Lock()
+	_, pending := c.pending[pk]
+	c.mu.Unlock()
+	if pending {
+		return tstorage.Completion{Ok: true, Complete: true}, nil
+	}
 	err := c.db.View(func(tx *storage.Tx) error {
 		b := tx.Bucket([]byte(completionBucket))
 		if b == nil {
@@ -57,10 +203,14 @@ func (c *completion) Get(pk metainfo.PieceKey) (tstorage.Completion, error) {
 	return cn, err
 }
 
-// Set records a piece's completion in its own transaction. db.Batch would
-// hold each piece up to its batch delay, and pieces are verified one after
-// another, so a download paid that delay per piece.
+// Set records a piece's completion in its own transaction (markComplete is
+// the cheaper way for downloads).
 func (c *completion) Set(pk metainfo.PieceKey, complete bool) error {
+	if !complete {
+		c.mu.Lock()
+		delete(c.pending, pk)
+		c.mu.Unlock()
+	}
 	if cur, err := c.Get(pk); err == nil && cur.Ok && cur.Complete == complete {
 		return nil
 	}

@@ -184,7 +184,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg:   cfg,
 		log:   cfg.Log,
 		db:    cfg.DB,
-		pc:    &completion{db: cfg.DB},
+		pc:    newCompletion(cfg.DB, cfg.Log),
 		up:    rate.NewLimiter(limitOf(cfg.UploadRate), 256<<10),
 		down:  rate.NewLimiter(limitOf(cfg.DownloadRate), 256<<10),
 		peers: newPeerStore(),
@@ -237,8 +237,12 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 			e.log.Warn("cannot restart item", "infohash", ih.HexString(), "err", err)
 		}
 	}
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.loop()
+	go func() {
+		defer e.wg.Done()
+		e.pc.run(e.ctx)
+	}()
 	e.log.Info("BitTorrent engine listening", "addr", netip.AddrPortFrom(cfg.Bind, uint16(e.Port())), "dht", cfg.DHT, "items", len(e.items))
 	return e, nil
 }
@@ -499,6 +503,7 @@ func (e *Engine) Close() error {
 		if e.cancel != nil {
 			e.cancel()
 		}
+		e.pc.flush() // before the torrents' files close
 		errs := e.client.Close()
 		for _, s := range e.dhtServers() {
 			s.Close()

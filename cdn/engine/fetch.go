@@ -55,6 +55,7 @@ func (d *Download) Wait(ctx context.Context) error {
 		}
 		select {
 		case <-done:
+			d.e.pc.flush() // whole once every piece's mark is on disk
 			return nil
 		case <-stopped:
 		case <-changed:

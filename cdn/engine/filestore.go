@@ -126,6 +126,7 @@ func (ts *torrentStore) piece(p metainfo.Piece) tstorage.PieceImpl {
 // done: anacrolix reads a peer's request outside its lock, so a read may be
 // under way as the torrent stops. Later reads and writes get errStoreClosed.
 func (ts *torrentStore) close() error {
+	ts.s.pc.flush() // verified pieces are recorded while their files are open
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	ts.closed = true
@@ -312,19 +313,21 @@ func (p *pieceStore) WriteAt(b []byte, off int64) (int, error) {
 	return n, err
 }
 
-// MarkComplete flushes the piece's data before recording it as verified, so
-// a crash never leaves a verified mark on data that did not reach the disk.
+// MarkComplete records the piece as verified. A download's mark waits for
+// the group commit (completion.markComplete), which syncs the piece's data
+// before writing it, so a crash never leaves a verified mark on data that
+// did not reach the disk.
 func (p *pieceStore) MarkComplete() error {
-	if p.t.s.sigs == nil {
-		err := p.t.spans(p.offset, p.length, func(i int, _, _ int64) error {
-			_, err := p.t.withHandle(i, false, func(h *os.File) (int, error) { return 0, h.Sync() })
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("engine: flush piece %d: %w", p.index, err)
-		}
+	if p.t.s.sigs != nil {
+		return p.t.s.pc.Set(p.key(), true)
 	}
-	return p.t.s.pc.Set(p.key(), true)
+	var files []int
+	p.t.spans(p.offset, p.length, func(i int, _, _ int64) error {
+		files = append(files, i)
+		return nil
+	})
+	p.t.s.pc.markComplete(p.key(), pendingMark{ts: p.t, files: files})
+	return nil
 }
 
 func (p *pieceStore) MarkNotComplete() error {

@@ -91,6 +91,13 @@ func (e *Engine) Status(infohash string) (Status, error) {
 		pieceLen, size = info.PieceLength, info.TotalLength()
 		st.Name, st.Size = info.BestName(), size
 		done = pieceMap(t)
+		// Verified counts what a crash keeps: marks still waiting for the
+		// group commit are not counted yet.
+		for _, i := range e.pc.unflushed(ih) {
+			if i < len(done) {
+				done[i] = false
+			}
+		}
 		ts := t.Stats()
 		st.Peers = ts.ActivePeers
 		st.Uploaded, st.Downloaded = ts.BytesWrittenData.Int64(), ts.BytesReadData.Int64()

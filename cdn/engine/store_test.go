@@ -30,7 +30,7 @@ func openDB(t *testing.T, path string) *storage.DB {
 func TestCompletionPersists(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "shoal.db")
 	db := openDB(t, path)
-	pc := &completion{db: db}
+	pc := newCompletion(db, nil)
 	ih := metainfo.Hash{1, 2, 3}
 	key := func(i int) metainfo.PieceKey { return metainfo.PieceKey{InfoHash: ih, Index: i} }
 
@@ -58,7 +58,7 @@ func TestCompletionPersists(t *testing.T) {
 
 	db = openDB(t, path)
 	defer db.Close()
-	pc = &completion{db: db}
+	pc = newCompletion(db, nil)
 	for i := range 50 {
 		if c, _ := pc.Get(key(i)); !c.Ok || c.Complete != (i%2 == 0) {
 			t.Errorf("piece %d after reopen: %+v", i, c)
@@ -83,7 +83,7 @@ func TestPublishedStoreRefusesChangedFile(t *testing.T) {
 	fi, _ := os.Stat(path)
 	faults := make(chan error, 10)
 	s := &fileStore{
-		pc:     &completion{db: db},
+		pc:     newCompletion(db, nil),
 		layout: publishedLayout(path),
 		sigs:   []fileSig{sigOf(fi)},
 		fault:  func(err error) { faults <- err },
@@ -130,7 +130,7 @@ func TestDownloadStoreLayout(t *testing.T) {
 	db := openDB(t, filepath.Join(dir, "shoal.db"))
 	defer db.Close()
 	out := filepath.Join(dir, "out")
-	s := &fileStore{pc: &completion{db: db}, layout: downloadLayout(out)}
+	s := &fileStore{pc: newCompletion(db, nil), layout: downloadLayout(out)}
 	info := &metainfo.Info{Name: "pack", PieceLength: 16 << 10, Pieces: make([]byte, 20), Files: []metainfo.FileInfo{
 		{Path: []string{"a.txt"}, Length: 5},
 		{Path: []string{"empty"}, Length: 0},
@@ -186,7 +186,7 @@ func TestClosedStoreRefusesIO(t *testing.T) {
 	dir := t.TempDir()
 	db := openDB(t, filepath.Join(dir, "shoal.db"))
 	defer db.Close()
-	pc := &completion{db: db}
+	pc := newCompletion(db, nil)
 	data := writeFile(t, filepath.Join(dir, "pub.bin"), 40_000, 31)
 	fi, _ := os.Stat(filepath.Join(dir, "pub.bin"))
 	info := &metainfo.Info{Name: "pub.bin", PieceLength: 16 << 10, Length: int64(len(data)), Pieces: make([]byte, 3*20)}
@@ -250,7 +250,7 @@ func TestPublishedStoreConcurrentReads(t *testing.T) {
 	}
 	info.Pieces = make([]byte, 20*nfiles)
 	faults := make(chan error, 1)
-	s := &fileStore{pc: &completion{db: db}, layout: publishedLayout(root), sigs: sigs,
+	s := &fileStore{pc: newCompletion(db, nil), layout: publishedLayout(root), sigs: sigs,
 		fault: func(err error) {
 			select {
 			case faults <- err:
@@ -290,5 +290,69 @@ func TestPublishedStoreConcurrentReads(t *testing.T) {
 	case err := <-faults:
 		t.Errorf("fault reported: %v", err)
 	default:
+	}
+}
+
+// Verified pieces of a download are written by group commit: seen at once,
+// in the database after one flush, and never recorded when their data could
+// not be synced (the torrent's files closed first).
+func TestCompletionGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, filepath.Join(dir, "shoal.db"))
+	defer db.Close()
+	pc := newCompletion(db, nil)
+	s := &fileStore{pc: pc, layout: downloadLayout(filepath.Join(dir, "out"))}
+	data := make([]byte, 3*16<<10)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	info := &metainfo.Info{Name: "g.bin", PieceLength: 16 << 10, Length: int64(len(data)), Pieces: make([]byte, 3*20)}
+	ih := metainfo.Hash{42}
+	ti, err := s.OpenTorrent(context.Background(), info, ih)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func(i int) bool {
+		c, _ := newCompletion(db, nil).Get(metainfo.PieceKey{InfoHash: ih, Index: i})
+		return c.Complete
+	}
+	for i := range 2 {
+		p := ti.Piece(info.Piece(i))
+		if _, err := p.WriteAt(data[i*16<<10:(i+1)*16<<10], 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.MarkComplete(); err != nil {
+			t.Fatal(err)
+		}
+		if c := p.Completion(); !c.Ok || !c.Complete {
+			t.Errorf("piece %d right after MarkComplete: %+v", i, c)
+		}
+	}
+	if len(pc.unflushed(ih)) != 2 || stored(0) || stored(1) {
+		t.Fatalf("marks reached the database before a flush (unflushed %v)", pc.unflushed(ih))
+	}
+	pc.flush()
+	if len(pc.unflushed(ih)) != 0 || !stored(0) || !stored(1) || stored(2) {
+		t.Fatalf("after a flush: unflushed %v, stored %v %v %v", pc.unflushed(ih), stored(0), stored(1), stored(2))
+	}
+
+	// Closing the torrent's files records what is pending first.
+	p := ti.Piece(info.Piece(2))
+	if _, err := p.WriteAt(data[2*16<<10:], 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.MarkComplete(); err != nil {
+		t.Fatal(err)
+	}
+	ti.Close()
+	if !stored(2) || len(pc.unflushed(ih)) != 0 {
+		t.Errorf("closing the torrent did not record its verified piece (unflushed %v)", pc.unflushed(ih))
+	}
+
+	// A mark whose data cannot be synced any more is dropped, not recorded.
+	pc.markComplete(metainfo.PieceKey{InfoHash: ih, Index: 1 << 20}, pendingMark{ts: p.(*pieceStore).t, files: []int{0}})
+	pc.flush()
+	if stored(1<<20) || len(pc.unflushed(ih)) != 0 {
+		t.Errorf("a mark whose file was closed: stored %v, unflushed %v", stored(1<<20), pc.unflushed(ih))
 	}
 }

@@ -206,6 +206,7 @@ func (e *Engine) watch(ih metainfo.Hash, it *item, t *torrent.Torrent) {
 	origin := it.rec.Origin
 	e.mu.Unlock()
 	if origin != OriginPublished {
+		e.pc.flush() // whole only once every mark is on disk
 		e.log.Info("download complete", "infohash", ih.HexString(), "name", t.Name())
 		if st, err := e.Status(ih.HexString()); err == nil {
 			e.publish(EventComplete, st)
