@@ -13,8 +13,8 @@ import (
 // Gate is a listener that hands on only the connections whose other end
 // proved it holds the network key; the rest are closed having been read
 // nothing but the handshake, and logged once per address. After a rekey
-// (Keys.Set) connections let in under an older key are closed, after
-// Grace, so a node that did not get the new key loses what it had open.
+// (Keys.Set) connections let in under an older key are closed, so a node
+// that did not get the new key loses what it had open.
 type Gate struct {
 	ln      net.Listener
 	keys    *Keys
@@ -36,7 +36,7 @@ type GateConfig struct {
 	// Timeout bounds a connection's handshake (default 10s).
 	Timeout time.Duration
 	// Grace is how long connections let in under an older key stay after
-	// a rekey (default 2s): the answer to the rekey itself goes out on one.
+	// a rekey (default none: they close at once).
 	Grace time.Duration
 	Log   *slog.Logger
 }
@@ -49,9 +49,6 @@ func NewGate(ln net.Listener, keys *Keys, cfg GateConfig) *Gate {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	if cfg.Grace <= 0 {
-		cfg.Grace = 2 * time.Second
-	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -59,6 +56,10 @@ func NewGate(ln net.Listener, keys *Keys, cfg GateConfig) *Gate {
 		conns: make(chan net.Conn), done: make(chan struct{}),
 		open: map[*gatedConn]struct{}{}, logged: map[netip.Addr]struct{}{}}
 	keys.OnChange(func(gen uint64) {
+		if cfg.Grace <= 0 {
+			g.dropBefore(gen)
+			return
+		}
 		time.AfterFunc(cfg.Grace, func() { g.dropBefore(gen) })
 	})
 	go g.run()
@@ -90,8 +91,8 @@ func (g *Gate) run() {
 func (g *Gate) admit(conn net.Conn) {
 	k, gen := g.keys.Current()
 	if err := Server(conn, k, g.timeout); err != nil {
-		conn.Close()
 		g.refuse(conn.RemoteAddr(), err)
+		conn.Close()
 		return
 	}
 	gc := &gatedConn{Conn: conn, g: g, gen: gen}
