@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -76,8 +77,10 @@ type Node struct {
 	token   string
 	api     *controlAPI
 	cdn     *cdn.CDN
-	dns     *naming.Service
-	mail    *Mail // nil when mail is off
+	// peerHTTP fetches from members' peer ports (gateways, sites).
+	peerHTTP *http.Client
+	dns      *naming.Service
+	mail     *Mail // nil when mail is off
 	// mailDeliveries records what became of queued mail; nil when mail is off.
 	mailDeliveries *mailDeliveryLog
 	proxy          *proxy.Proxy
@@ -264,30 +267,33 @@ type Service struct {
 
 // Status is what the node tells about itself.
 type Status struct {
-	Name      string    `json:"name"`
-	ID        string    `json:"id"`
-	PublicKey []byte    `json:"public_key"`
-	Network   string    `json:"network"`
-	Version   string    `json:"version"`
-	StartedAt time.Time `json:"started_at"`
-	UptimeS   float64   `json:"uptime_s"`
-	DataDir   string    `json:"data_dir"`
-	Services  []Service `json:"services"`
+	Name      string `json:"name"`
+	ID        string `json:"id"`
+	PublicKey []byte `json:"public_key"`
+	Network   string `json:"network"`
+	// NetworkKind is "open" or "private".
+	NetworkKind string    `json:"network_kind"`
+	Version     string    `json:"version"`
+	StartedAt   time.Time `json:"started_at"`
+	UptimeS     float64   `json:"uptime_s"`
+	DataDir     string    `json:"data_dir"`
+	Services    []Service `json:"services"`
 }
 
 // Status reports the node's name, id, uptime and services.
 func (n *Node) Status() Status {
 	cfg := n.Config()
 	return Status{
-		Name:      cfg.Name,
-		ID:        n.id.ID(),
-		PublicKey: n.id.PublicKey(),
-		Network:   cfg.Network,
-		Version:   Version,
-		StartedAt: n.started.UTC(),
-		UptimeS:   time.Since(n.started).Seconds(),
-		DataDir:   n.dataDir,
-		Services:  n.serviceList(),
+		Name:        cfg.Name,
+		ID:          n.id.ID(),
+		PublicKey:   n.id.PublicKey(),
+		Network:     cfg.Network,
+		NetworkKind: kindOf(n.cdn != nil && n.cdn.Private()),
+		Version:     Version,
+		StartedAt:   n.started.UTC(),
+		UptimeS:     time.Since(n.started).Seconds(),
+		DataDir:     n.dataDir,
+		Services:    n.serviceList(),
 	}
 }
 
@@ -353,7 +359,7 @@ func (n *Node) Settings() (SettingsResult, error) {
 // pendingRestart names the settings of next that this run does not use.
 func pendingRestart(running, next Config) []string {
 	restart := []string{}
-	if next.Network != running.Network {
+	if next.Network != running.Network || next.Private != running.Private {
 		restart = append(restart, "network")
 	}
 	if next.Bind != running.Bind {

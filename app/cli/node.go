@@ -120,8 +120,8 @@ func (statusCmd) Run(ctx context.Context, g *Globals) error {
 		return fmt.Errorf("bad status from the node: %w", err)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "name\t%s\nid\t%s\nnetwork\t%s\nversion\t%s\nuptime\t%s\ndata\t%s\n",
-		s.Name, s.ID, s.Network, s.Version, (time.Duration(s.UptimeS) * time.Second).String(), s.DataDir)
+	fmt.Fprintf(tw, "name\t%s\nid\t%s\nnetwork\t%s (%s)\nversion\t%s\nuptime\t%s\ndata\t%s\n",
+		s.Name, s.ID, s.Network, s.NetworkKind, s.Version, (time.Duration(s.UptimeS) * time.Second).String(), s.DataDir)
 	for _, sv := range s.Services {
 		fmt.Fprintf(tw, "%s\t%s/%s\t%s\n", sv.Name, sv.Address, sv.Proto, sv.URL)
 	}
