@@ -192,7 +192,7 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		FindPeers:        c.findPeers,
 		Publisher:        membership.NodeID(cfg.Signer.PublicKey()),
 		Private:          c.Private(),
-		AllowPeer:        c.isMemberAddr,
+		AllowPeer:        c.IsMemberAddr,
 		TrackerDial:      c.dialRaw,
 		UploadRate:       cfg.UploadRate,
 		DownloadRate:     cfg.DownloadRate,

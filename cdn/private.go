@@ -94,9 +94,9 @@ func (c *CDN) DialPeer(ctx context.Context, network, addr string) (net.Conn, err
 	return conn, nil
 }
 
-// isMemberAddr says whether ip is an address of a member (BitTorrent in a
+// IsMemberAddr says whether ip is an address of a member (BitTorrent in a
 // private network connects to and from these only).
-func (c *CDN) isMemberAddr(ip netip.Addr) bool {
+func (c *CDN) IsMemberAddr(ip netip.Addr) bool {
 	t := c.table.Load()
 	if t == nil {
 		return false

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/shoal-p2p/shoal/cdn"
@@ -376,4 +379,46 @@ func (a *controlAPI) postNetworkRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// membersOnly passes on the connections of ln whose remote address is a
+// member's (allow) and closes the others before a byte is sent or read,
+// logging each address once. It guards the SMTP relay between members in
+// a private network, which speaks SMTP in clear (STARTTLS aside) and so
+// cannot take the key handshake: standard mail servers must be able to
+// talk to it.
+func membersOnly(ln net.Listener, allow func(netip.Addr) bool, log *slog.Logger) net.Listener {
+	return &memberListener{Listener: ln, allow: allow, log: log, logged: map[netip.Addr]bool{}}
+}
+
+type memberListener struct {
+	net.Listener
+	allow  func(netip.Addr) bool
+	log    *slog.Logger
+	mu     sync.Mutex
+	logged map[netip.Addr]bool
+}
+
+func (l *memberListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+		ip := ap.Addr().Unmap()
+		if l.allow(ip) {
+			return c, nil
+		}
+		c.Close()
+		l.mu.Lock()
+		first := !l.logged[ip]
+		if first && len(l.logged) < 4096 {
+			l.logged[ip] = true
+		}
+		l.mu.Unlock()
+		if first {
+			l.log.Warn("connection refused: not a member of the private network (logged once per address)", "remote", c.RemoteAddr().String())
+		}
+	}
 }

@@ -1,12 +1,15 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +146,30 @@ func TestPrivateNetworkByInvitation(t *testing.T) {
 	}
 	if _, ok := a.CDN().Members.Member(o.Identity().ID()); ok {
 		t.Error("alpha lists the outsider")
+	}
+
+	// The SMTP relay greets members only.
+	smtpPort, ok := a.CDN().Members.Self().Ports["smtp"]
+	if !ok {
+		t.Fatal("alpha advertises no smtp port")
+	}
+	smtpAddr := net.JoinHostPort("127.0.0.81", strconv.Itoa(smtpPort))
+	greeting := func(from string) string {
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", smtpAddr)
+		if err != nil {
+			return err.Error()
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return line
+	}
+	if g := greeting("127.0.0.82"); !strings.HasPrefix(g, "220 ") {
+		t.Errorf("member's SMTP greeting: %q", g)
+	}
+	if g := greeting("127.0.0.83"); g != "" {
+		t.Errorf("outsider's SMTP greeting: %q", g)
 	}
 
 	// Remove beta by name: it does not get the new key.
