@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	qrcode "github.com/skip2/go-qrcode"
+
 	"github.com/shoal-p2p/shoal/cdn"
 	"github.com/shoal-p2p/shoal/cdn/membership"
 	"github.com/shoal-p2p/shoal/cdn/pnet"
@@ -304,10 +306,22 @@ func (a *controlAPI) postNetworkCreate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
-// InviteResult is an invitation and when it expires.
+// InviteResult is an invitation, when it expires, and its QR code.
 type InviteResult struct {
 	Invite  string     `json:"invite"`
 	Expires *time.Time `json:"expires,omitempty"`
+	// QRPNG is the link as a QR code, a PNG (base64 in JSON).
+	QRPNG []byte `json:"qr_png"`
+}
+
+// InviteQR is an invitation link as a QR code: a PNG of about 256 pixels,
+// medium error correction.
+func InviteQR(link string) ([]byte, error) {
+	png, err := qrcode.Encode(link, qrcode.Medium, 256)
+	if err != nil {
+		return nil, fmt.Errorf("node: QR code: %w", err)
+	}
+	return png, nil
 }
 
 func (a *controlAPI) postNetworkInvite(w http.ResponseWriter, r *http.Request) {
@@ -332,7 +346,12 @@ func (a *controlAPI) postNetworkInvite(w http.ResponseWriter, r *http.Request) {
 		writeError(w, statusFor(err), err)
 		return
 	}
-	res := InviteResult{Invite: link}
+	png, err := InviteQR(link)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	res := InviteResult{Invite: link, QRPNG: png}
 	if d > 0 {
 		t := time.Now().Add(d).UTC().Truncate(time.Second)
 		res.Expires = &t
