@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The network commands: create and join on a data dir with no node
+// running, then against the running nodes: show, invite, join of a cut
+// link, remove of nobody.
+func TestNetworkCommands(t *testing.T) {
+	alpha := t.TempDir()
+	if code, out, errOut := shoal(t, "network", "create", "friends", "--data", alpha); code != 0 || !strings.Contains(out, "created") {
+		t.Fatalf("create offline: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := shoal(t, "network", "create", "Bad_Name", "--data", t.TempDir()); code != 1 || !strings.Contains(errOut, "DNS label") {
+		t.Errorf("create with a bad name: %d %q", code, errOut)
+	}
+	startCLINode(t, alpha, "--name", "alpha", "--bind", "127.0.0.93")
+	code, out, errOut := shoal(t, "network", "--data", alpha)
+	if code != 0 || !strings.Contains(out, "private") || !strings.Contains(out, "friends") {
+		t.Fatalf("network: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ := shoal(t, "status", "--data", alpha); code != 0 || !strings.Contains(out, "friends (private)") {
+		t.Errorf("status: %d %q", code, out)
+	}
+	code, link, errOut := shoal(t, "network", "invite", "--expires", "1h", "--data", alpha)
+	link = strings.TrimSpace(link)
+	if code != 0 || !strings.HasPrefix(link, "shoal:") || !strings.Contains(errOut, "good until") {
+		t.Fatalf("invite: %d %q %q", code, link, errOut)
+	}
+
+	beta := t.TempDir()
+	if code, _, errOut := shoal(t, "network", "join", link[:len(link)-5], "--data", beta); code != 1 || !strings.Contains(errOut, "cut") {
+		t.Errorf("join with a cut link: %d %q", code, errOut)
+	}
+	if entries, _ := os.ReadDir(beta); len(entries) != 0 {
+		t.Errorf("a cut link wrote %v", entries)
+	}
+	if code, out, errOut := shoal(t, "network", "join", link, "--data", beta); code != 0 || !strings.Contains(out, "accepted") {
+		t.Fatalf("join offline: %d %q %q", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(beta, "network.key")); err != nil {
+		t.Fatal(err)
+	}
+	startCLINode(t, beta, "--name", "beta", "--bind", "127.0.0.94")
+	// Joining again on the running member: it is one already.
+	if code, out, errOut := shoal(t, "network", "join", link, "--data", beta); code != 0 || !strings.Contains(out, "already") {
+		t.Errorf("join on a member: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := shoal(t, "network", "remove", "nobody", "--data", alpha); code != 1 || !strings.Contains(errOut, "no such member") {
+		t.Errorf("remove nobody: %d %q", code, errOut)
+	}
+	if code, out, errOut := shoal(t, "network", "rekey", "--data", alpha); code != 0 || !strings.Contains(out, "new key") {
+		t.Errorf("rekey: %d %q %q", code, out, errOut)
+	}
+}
