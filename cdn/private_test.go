@@ -101,6 +101,14 @@ func TestPrivateNetworkShutsOutsidersOut(t *testing.T) {
 		t.Fatalf("member fetch: %v", err)
 	}
 
+	// Members announce to each other's trackers, through the key and TLS.
+	var ih20 [20]byte
+	copy(ih20[:], metainfo.NewHashFromHex(it.InfoHash).Bytes())
+	waitUntil(t, "alpha's tracker to list both members", func() bool {
+		s, ok := a.Tracker.Swarm(ih20)
+		return ok && s.Complete+s.Incomplete >= 2
+	})
+
 	// The DHT key is not the network name's.
 	if a.dhtKey()() == membership.DHTKey("friends") {
 		t.Error("a private network announces under its name's DHT key")

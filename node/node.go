@@ -402,6 +402,9 @@ func (n *Node) SaveSettings(cfg Config) (SettingsResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return SettingsResult{}, fmt.Errorf("node: settings: %w", err)
 	}
+	if _, err := loadNetworkKey(n.dataDir, cfg); err != nil {
+		return SettingsResult{}, fmt.Errorf("node: settings: %w", err) // private without a key would not start
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := SaveConfig(filepath.Join(n.dataDir, ConfigFile), cfg); err != nil {
