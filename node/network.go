@@ -49,6 +49,26 @@ type NetworkInfo struct {
 	// create or join): the node takes it at its next start.
 	Saved   *SavedNetwork `json:"saved,omitempty"`
 	Restart []string      `json:"restart_required"`
+	// Restarting says the node is starting again to take Saved, at once
+	// (a `shoal node` process); otherwise the user restarts it.
+	Restarting bool `json:"restarting,omitempty"`
+}
+
+// RestartWanted is closed when the node asks to be started again: a
+// network was created or joined. Options.Restarts says someone does.
+func (n *Node) RestartWanted() <-chan struct{} { return n.restart }
+
+// askRestart asks for a restart if the program does them, and says so.
+func (n *Node) askRestart(info *NetworkInfo) {
+	if !n.opts.Restarts || info.Saved == nil {
+		return
+	}
+	info.Restarting = true
+	n.restartOnce.Do(func() {
+		n.log.Info("restarting to move to the saved network", "network", info.Saved.Network)
+		// After the answer is out: Close waits for the API's requests.
+		time.AfterFunc(100*time.Millisecond, func() { close(n.restart) })
+	})
 }
 
 // SavedNetwork is the network shoal.toml names.
@@ -187,7 +207,9 @@ func (n *Node) CreateNetwork(name string) (NetworkInfo, error) {
 		return NetworkInfo{}, err
 	}
 	n.log.Info("private network created; it takes effect at the next start", "network", name)
-	return n.NetworkInfo(), nil
+	info := n.NetworkInfo()
+	n.askRestart(&info)
+	return info, nil
 }
 
 // JoinNetwork is the package's JoinNetwork for the running node's data
@@ -204,7 +226,9 @@ func (n *Node) JoinNetwork(link string) (NetworkInfo, error) {
 		return NetworkInfo{}, err
 	}
 	n.log.Info("invitation accepted; the node joins at its next start", "network", in.Network, "through", fmt.Sprint(in.Addrs))
-	return n.NetworkInfo(), nil
+	info := n.NetworkInfo()
+	n.askRestart(&info)
+	return info, nil
 }
 
 // maxInviteAddrs bounds the members an invitation lists.

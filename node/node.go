@@ -62,6 +62,10 @@ type Options struct {
 	MailPasswordCost int
 	// Packaging tunes `publish --video` (tests use a fast x264 preset).
 	Packaging packager.Options
+	// Restarts says the program starts the node again when it asks to
+	// (Node.RestartWanted), as `shoal node` does: creating or joining a
+	// network then takes effect at once.
+	Restarts bool
 }
 
 // Node is one running Shoal node.
@@ -93,6 +97,9 @@ type Node struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	restartOnce sync.Once
+	restart     chan struct{} // closed when the node asks to be started again
 }
 
 // service is a part of the node that is started and stopped with it.
@@ -118,7 +125,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: data dir %s is not writable", dir)
 	}
 
-	n := &Node{dataDir: dir, opts: opts, started: time.Now(), bus: NewBus()}
+	n := &Node{dataDir: dir, opts: opts, started: time.Now(), bus: NewBus(), restart: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.Close()

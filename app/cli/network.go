@@ -90,6 +90,10 @@ func (c *networkCreateCmd) Run(ctx context.Context, g *Globals) error {
 	if g.JSON {
 		return json.NewEncoder(g.stdout).Encode(info)
 	}
+	if info.Restarting {
+		fmt.Fprintf(g.stdout, "Private network %s created; the node is starting again in it. Then 'shoal network invite'.\n", c.Name)
+		return nil
+	}
 	fmt.Fprintf(g.stdout, "Private network %s created; restart the node to move to it, then 'shoal network invite'.\n", c.Name)
 	return nil
 }
@@ -154,6 +158,10 @@ func (c *networkJoinCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	if info.Saved == nil {
 		fmt.Fprintf(g.stdout, "This node is a member of %s already.\n", info.Network)
+		return nil
+	}
+	if info.Restarting {
+		fmt.Fprintf(g.stdout, "Invitation to the private network %s accepted; the node is starting again to join.\n", info.Saved.Network)
 		return nil
 	}
 	fmt.Fprintf(g.stdout, "Invitation to the private network %s accepted; restart the node to join.\n", info.Saved.Network)

@@ -3,8 +3,10 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The network commands: create and join on a data dir with no node
@@ -32,20 +34,40 @@ func TestNetworkCommands(t *testing.T) {
 		t.Fatalf("invite: %d %q %q", code, link, errOut)
 	}
 
-	beta := t.TempDir()
-	if code, _, errOut := shoal(t, "network", "join", link[:len(link)-5], "--data", beta); code != 1 || !strings.Contains(errOut, "cut") {
+	// With no node running: a cut link writes nothing, a good one the
+	// key and the config.
+	offline := t.TempDir()
+	if code, _, errOut := shoal(t, "network", "join", link[:len(link)-5], "--data", offline); code != 1 || !strings.Contains(errOut, "cut") {
 		t.Errorf("join with a cut link: %d %q", code, errOut)
 	}
-	if entries, _ := os.ReadDir(beta); len(entries) != 0 {
+	if entries, _ := os.ReadDir(offline); len(entries) != 0 {
 		t.Errorf("a cut link wrote %v", entries)
 	}
-	if code, out, errOut := shoal(t, "network", "join", link, "--data", beta); code != 0 || !strings.Contains(out, "accepted") {
+	if code, out, errOut := shoal(t, "network", "join", link, "--data", offline); code != 0 || !strings.Contains(out, "accepted") {
 		t.Fatalf("join offline: %d %q %q", code, out, errOut)
 	}
-	if _, err := os.Stat(filepath.Join(beta, "network.key")); err != nil {
+	if _, err := os.Stat(filepath.Join(offline, "network.key")); err != nil {
 		t.Fatal(err)
 	}
+
+	// A running node of an open network joins and starts again in the
+	// private one.
+	beta := t.TempDir()
 	startCLINode(t, beta, "--name", "beta", "--bind", "127.0.0.94")
+	if code, out, errOut := shoal(t, "network", "join", link, "--data", beta); code != 0 || !strings.Contains(out, "starting again") {
+		t.Fatalf("join on a running node: %d %q %q", code, out, errOut)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, out, _ := shoal(t, "network", "--data", beta)
+		if strings.Contains(out, "private") && regexp.MustCompile(`members\s+2\n`).MatchString(out) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("beta did not come back in the private network with alpha: %q", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	// Joining again on the running member: it is one already.
 	if code, out, errOut := shoal(t, "network", "join", link, "--data", beta); code != 0 || !strings.Contains(out, "already") {
 		t.Errorf("join on a member: %d %q %q", code, out, errOut)

@@ -83,16 +83,32 @@ func (c *nodeCmd) Run(ctx context.Context, g *Globals) error {
 	return runHeadless(ctx, g, c.options(g))
 }
 
+// runHeadless runs a node until ctx ends, starting it again when it asks
+// (a network created or joined).
 func runHeadless(ctx context.Context, g *Globals, opts node.Options) error {
-	n, err := node.Start(ctx, opts)
-	if err != nil {
-		return err
+	opts.Restarts = true
+	for first := true; ; first = false {
+		n, err := node.Start(ctx, opts)
+		if err != nil {
+			return err
+		}
+		if first {
+			fmt.Fprintf(g.stdout, "Shoal node %s is running headless; open the web client with this one-time link:\n%s\n",
+				n.Config().Name, n.LoginURL())
+			Welcome(g.stdout, n)
+		} else {
+			fmt.Fprintf(g.stdout, "Shoal node %s started again in the network %s; log in again with:\n%s\n",
+				n.Config().Name, n.Config().Network, n.LoginURL())
+		}
+		select {
+		case <-ctx.Done():
+			return n.Close()
+		case <-n.RestartWanted():
+			if err := n.Close(); err != nil {
+				return err
+			}
+		}
 	}
-	fmt.Fprintf(g.stdout, "Shoal node %s is running headless; open the web client with this one-time link:\n%s\n",
-		n.Config().Name, n.LoginURL())
-	Welcome(g.stdout, n)
-	<-ctx.Done()
-	return n.Close()
 }
 
 func (versionCmd) Run(g *Globals) error {
