@@ -77,7 +77,8 @@ function render(root, { api, node, uptime, events, signal }) {
     e.preventDefault();
     try {
       const info = await api.post('/api/v1/network/join', { invite: joinInput.value.trim() });
-      say('ok', info.saved ? `Invitation to ${info.saved.network} accepted. Restart the node to join.` : `This node is a member of ${info.network} already.`);
+      const next = info.restarting ? 'The node is starting again to join; this page reconnects by itself.' : 'Restart the node to join.';
+      say('ok', info.saved ? `Invitation to ${info.saved.network} accepted. ${next}` : `This node is a member of ${info.network} already.`);
       joinInput.value = '';
       showKind(info);
     } catch (err) {
