@@ -77,7 +77,7 @@ function render(root, { api, node, uptime, events, signal }) {
     e.preventDefault();
     try {
       const info = await api.post('/api/v1/network/join', { invite: joinInput.value.trim() });
-      const next = info.restarting ? 'The node is starting again to join; this page reconnects by itself.' : 'Restart the node to join.';
+      const next = info.restarting ? 'The node is starting again to join; reload this page in a moment.' : 'Restart the node to join.';
       say('ok', info.saved ? `Invitation to ${info.saved.network} accepted. ${next}` : `This node is a member of ${info.network} already.`);
       joinInput.value = '';
       showKind(info);
