@@ -170,7 +170,11 @@ func (c *CDN) serveRekey(w http.ResponseWriter, r *http.Request) {
 	}
 	var nk pnet.Key
 	copy(nk[:], req.Key)
-	c.rekeyMu.Lock()
+	// Two members rekeying at once would each wait for the other's lock.
+	if !c.rekeyMu.TryLock() {
+		refuse(http.StatusConflict, errors.New("cdn: this node is rekeying; try again"))
+		return
+	}
 	defer c.rekeyMu.Unlock()
 	if err := c.storeKey(nk, req.Remove); err != nil {
 		refuse(http.StatusInternalServerError, err)
