@@ -79,3 +79,16 @@ func TestNetworkCommands(t *testing.T) {
 		t.Errorf("rekey: %d %q %q", code, out, errOut)
 	}
 }
+
+// `shoal network` alone shows the network; each sub-command parses.
+func TestNetworkCommandsParse(t *testing.T) {
+	for args, want := range map[string]string{
+		"network": "network show", "network show": "network show", "network create friends": "network create",
+		"network invite --expires 24h": "network invite", "network join shoal:AQ": "network join",
+		"network rekey": "network rekey", "network remove beta": "network remove",
+	} {
+		if cmd, _ := parsed(t, strings.Fields(args)...); cmd != want {
+			t.Errorf("shoal %s selected %q, want %q", args, cmd, want)
+		}
+	}
+}
