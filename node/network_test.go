@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -131,6 +132,12 @@ func TestPrivateNetworkByInvitation(t *testing.T) {
 	gw := "http://" + a.CDN().PeerAddr() + "/cdn/" + it.InfoHash + "/plans.txt"
 	if got, err := get(b.peerHTTP, gw); err != nil || got != "members only" {
 		t.Errorf("beta through the key: %q %v", got, err)
+	}
+	// A browser through beta's proxy gets alpha's content by name.
+	proxied := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: b.ProxyAddr()})}}
+	if got, err := get(proxied, "http://alpha.shoal/cdn/"+it.InfoHash+"/plans.txt"); err != nil || got != "members only" {
+		t.Errorf("through beta's proxy: %q %v", got, err)
 	}
 	if got, err := get(&http.Client{Timeout: 5 * time.Second}, gw); err == nil {
 		t.Errorf("plain HTTP to a private gateway answered %q", got)
