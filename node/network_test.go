@@ -215,3 +215,47 @@ func TestPrivateWithoutKeyDoesNotStart(t *testing.T) {
 		t.Errorf("error %q does not say how to get a key", err)
 	}
 }
+
+// privateMailMember is startMailMember on a data dir prepared by prep
+// (CreateNetwork, JoinNetwork), which returns the members to join through.
+func privateMailMember(t *testing.T, name, bind, user string, prep func(dir string) []string) *mailMember {
+	t.Helper()
+	dir := t.TempDir()
+	join := prep(dir)
+	m := &mailMember{opts: Options{DataDir: dir, CDNTiming: fastCDN, MailPasswordCost: bcrypt.MinCost}, name: name, bind: bind, user: user, join: join}
+	m.start(t)
+	m.pass = m.Mail().FirstPassword
+	return m
+}
+
+// Mail between members of a private network goes through the relay that
+// greets members only, DKIM-signed as in an open network.
+func TestMailInAPrivateNetwork(t *testing.T) {
+	ann := privateMailMember(t, "ann", "127.0.0.86", "alice", func(dir string) []string {
+		if _, err := CreateNetwork(dir, "friends"); err != nil {
+			t.Fatal(err)
+		}
+		return nil
+	})
+	link, err := ann.Invite(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ben := privateMailMember(t, "ben", "127.0.0.87", "bob", func(dir string) []string {
+		in, err := JoinNetwork(dir, link, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in.Addrs
+	})
+	waitFor(t, "ann and ben to know each other's relay", func() bool {
+		return knowsRelay(ann.Node, ben.Node) && knowsRelay(ben.Node, ann.Node)
+	})
+	if err := submitMail(t, ann, "private hello", ben.address()); err != nil {
+		t.Fatalf("submission: %v", err)
+	}
+	msgs := waitMail(t, ben.Node, ben.user, ben.pass, "INBOX", "private hello", 1)
+	if !strings.Contains(string(msgs[0]), "dkim=pass header.d=ann.shoal") {
+		t.Errorf("ben's copy is not DKIM-verified:\n%s", msgs[0])
+	}
+}
