@@ -35,6 +35,7 @@ require (
 	github.com/fclairamb/ftpserverlib v0.32.3
 	github.com/mjl-/mox v0.0.17
 	github.com/posener/complete v1.2.3
+	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e
 	github.com/spf13/afero v1.15.0
 	github.com/willabides/kongplete v0.4.0
 )

@@ -113,7 +113,11 @@ func buildWindow(a fyne.App, n Node, do func(func())) windowParts {
 		{"Node", theme.ComputerIcon(), func() fyne.CanvasObject { return newNodeView(n, l, a.Clipboard()).content }},
 		{"Library", theme.StorageIcon(), func() fyne.CanvasObject { return library.content }},
 		{"Watch", theme.MediaPlayIcon(), func() fyne.CanvasObject { return watch.content }},
-		{"Network", theme.GridIcon(), func() fyne.CanvasObject { return newNetworkView(n, l).content }},
+		{"Network", theme.GridIcon(), func() fyne.CanvasObject {
+			v := newNetworkView(n, l)
+			v.window, v.clip = w, a.Clipboard()
+			return v.content
+		}},
 		{"Names", theme.SearchIcon(), func() fyne.CanvasObject { return newNamesView(n, l, a.Clipboard()).content }},
 		{"Mail", theme.MailComposeIcon(), func() fyne.CanvasObject { return mailArea.content }},
 		{"Browse", theme.DocumentIcon(), func() fyne.CanvasObject { return newBrowseView(n, l, a).content }},

@@ -32,6 +32,12 @@ type networkView struct {
 	membersCard, dhtCard *widget.Card
 	plot                 *ratePlot
 	cache                *widget.Label
+	// kind says which network and whether it is open or private; Invite
+	// and Join act on it (networkjoin.go).
+	kind         *widget.Label
+	invite, join *widget.Button
+	window       fyne.Window // parent of the dialogs
+	clip         fyne.Clipboard
 
 	content fyne.CanvasObject
 }
@@ -71,7 +77,15 @@ func newNetworkView(n Node, l loop) *networkView {
 	bottom.Offset = 0.72
 	split := container.NewVSplit(v.membersCard, bottom)
 	split.Offset = 0.45
-	v.content = split
+	v.kind = widget.NewLabel("")
+	v.kind.TextStyle.Bold = true
+	v.invite = widget.NewButton("Invite…", v.showInvite)
+	v.join = widget.NewButton("Join…", v.showJoin)
+	if _, ok := n.(networkAdmin); !ok {
+		v.invite.Disable()
+		v.join.Disable()
+	}
+	v.content = container.NewBorder(container.NewBorder(nil, nil, nil, container.NewHBox(v.invite, v.join), v.kind), nil, nil, nil, split)
 
 	v.showMembers(n.Members())
 	v.showNetwork(n.Network())
@@ -135,6 +149,14 @@ func (v *networkView) showMembers(ms []membership.Member) {
 // showNetwork adds a rate sample to the plot and shows the DHT's nodes and
 // the cache. UI goroutine only.
 func (v *networkView) showNetwork(st node.NetworkStats) {
+	v.kind.SetText(kindText(st))
+	if st.Kind == "private" {
+		if _, ok := v.node.(networkAdmin); ok {
+			v.invite.Enable()
+		}
+	} else {
+		v.invite.Disable() // an open network needs no invitation
+	}
 	v.plot.add(st.UpRate, st.DownRate)
 	v.dht = st.DHTNodes
 	v.dhtCard.SetSubTitle("DHT nodes · " + plural(len(st.DHTNodes), "node"))

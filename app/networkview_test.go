@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -273,5 +274,37 @@ func TestFormats(t *testing.T) {
 		if got := formatRTT(d); got != want {
 			t.Errorf("formatRTT(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// adminNode is a fake node with a private network to invite to.
+type adminNode struct {
+	*fakeNode
+	joined []string
+}
+
+func (a *adminNode) NetworkInfo() node.NetworkInfo {
+	return node.NetworkInfo{Network: "friends", Kind: "private", Private: true}
+}
+
+func (a *adminNode) Invite(time.Duration) (string, error) { return "shoal:AQAAAA", nil }
+
+func (a *adminNode) JoinNetwork(link string) (node.NetworkInfo, error) {
+	a.joined = append(a.joined, link)
+	return a.NetworkInfo(), nil
+}
+
+// The area says which network and its kind; Invite is for private
+// networks, and both buttons need a node that has them.
+func TestNetworkShowsItsKind(t *testing.T) {
+	v, _ := openNetwork(t, withNetwork(newFakeNode()))
+	if !v.invite.Disabled() || !v.join.Disabled() || !strings.Contains(v.kind.Text, "open") {
+		t.Errorf("a fake node without networks: %q, invite disabled %v, join disabled %v", v.kind.Text, v.invite.Disabled(), v.join.Disabled())
+	}
+	n := withNetwork(newFakeNode())
+	n.network.Name, n.network.Kind = "friends", "private"
+	v, _ = openNetwork(t, &adminNode{fakeNode: n})
+	if v.invite.Disabled() || v.join.Disabled() || v.kind.Text != "Network friends · private (members hold its key)" {
+		t.Errorf("a private network: %q, invite disabled %v, join disabled %v", v.kind.Text, v.invite.Disabled(), v.join.Disabled())
 	}
 }

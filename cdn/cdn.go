@@ -7,6 +7,7 @@ package cdn
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"github.com/shoal-p2p/shoal/cdn/engine"
 	"github.com/shoal-p2p/shoal/cdn/membership"
 	"github.com/shoal-p2p/shoal/cdn/peertls"
+	"github.com/shoal-p2p/shoal/cdn/pnet"
 	"github.com/shoal-p2p/shoal/cdn/tracker"
 	"github.com/shoal-p2p/shoal/storage"
 )
@@ -64,7 +66,12 @@ type Config struct {
 	// all (0.0.0.0, ::) advertises a choice (see advertised); by default
 	// its network interfaces'. Tests give their own.
 	MachineAddrs func() ([]netip.Addr, error)
-	Log          *slog.Logger
+	// NetworkKey makes the network private (cdn/pnet): the peer port
+	// takes only connections that prove the key, then TLS; nil is an open
+	// network. KeyFile is where a rekey from a member writes the new key.
+	NetworkKey *pnet.Keys
+	KeyFile    string
+	Log        *slog.Logger
 	// Publish sends progress and membership events to the node's bus.
 	Publish func(eventType string, data any)
 }
@@ -102,6 +109,11 @@ type CDN struct {
 	clients []*http.Client
 	// peerTLS and peerPlain count requests to the member routes.
 	peerTLS, peerPlain atomic.Int64
+	cert               tls.Certificate
+	// gate takes the peer port's connections in a private network.
+	gate *pnet.Gate
+	// rekeyMu makes one rekey at a time, sent or received.
+	rekeyMu sync.Mutex
 
 	cfg      Config
 	addrs    atomic.Pointer[[]netip.Addr] // advertised: where other nodes reach this one
@@ -154,9 +166,10 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cdn: %w", err)
 	}
+	c.cert = cert
 	peerClient := func(timeout, header time.Duration) *http.Client {
 		cl := peertls.NewClient(cert, membership.NodeID, peertls.ClientConfig{
-			Timeout: timeout, DialTimeout: 2 * time.Second, ResponseHeaderTimeout: header})
+			Timeout: timeout, DialTimeout: 2 * time.Second, ResponseHeaderTimeout: header, Dial: c.dialRaw})
 		c.clients = append(c.clients, cl)
 		return cl
 	}
@@ -178,6 +191,9 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		Trackers:         c.trackers,
 		FindPeers:        c.findPeers,
 		Publisher:        membership.NodeID(cfg.Signer.PublicKey()),
+		Private:          c.Private(),
+		AllowPeer:        c.IsMemberAddr,
+		TrackerDial:      c.dialRaw,
 		UploadRate:       cfg.UploadRate,
 		DownloadRate:     cfg.DownloadRate,
 		CacheQuota:       cfg.CacheQuota,
@@ -203,6 +219,7 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		RemoveAfter:  cfg.Membership.RemoveAfter,
 		DHT:          c.Engine,
 		DHTInterval:  cfg.Membership.DHTInterval,
+		DHTKey:       c.dhtKey(),
 		HTTPClient:   peerClient(5*time.Second, 3*time.Second),
 		PeerTLS:      true,
 		Logger:       cfg.Log.With("part", "membership"),
@@ -253,11 +270,24 @@ func Start(ctx context.Context, cfg Config) (_ *CDN, err error) {
 		// Failed handshakes (scanners, TLS 1.2 clients) are no news.
 		ErrorLog:    slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return c.ctx }}
-	// One port for both: members call each other over TLS, standard
-	// clients (aria2, browsers, curl, the proxy) in clear.
-	tlsLn, plainLn := peertls.Split(c.peerLn, peertls.ServerConfig(cert), 10*time.Second)
-	c.goRun(func() { c.srv.Serve(tlsLn) })
-	c.goRun(func() { c.srv.Serve(plainLn) })
+	c.rekeyRoutes(mux)
+	if keys := cfg.NetworkKey; keys != nil {
+		// A private network's peer port: the key handshake, then TLS;
+		// nothing in clear, and nothing at all without the key.
+		c.gate = pnet.NewGate(c.peerLn, keys, pnet.GateConfig{Log: cfg.Log.With("part", "pnet")})
+		c.goRun(func() { c.srv.Serve(tls.NewListener(c.gate, peertls.ServerConfig(cert))) })
+		keys.OnChange(func(uint64) {
+			for _, cl := range c.clients {
+				cl.CloseIdleConnections()
+			}
+		})
+	} else {
+		// One port for both: members call each other over TLS, standard
+		// clients (aria2, browsers, curl, the proxy) in clear.
+		tlsLn, plainLn := peertls.Split(c.peerLn, peertls.ServerConfig(cert), 10*time.Second)
+		c.goRun(func() { c.srv.Serve(tlsLn) })
+		c.goRun(func() { c.srv.Serve(plainLn) })
+	}
 	c.goRun(func() { c.Members.Run(c.ctx) })
 	c.goRun(func() { c.Catalog.Run(c.ctx) })
 	if cfg.Bind.IsUnspecified() {
@@ -353,6 +383,9 @@ func (c *CDN) Close() error {
 		}
 		if c.peerLn != nil {
 			c.peerLn.Close() // also when Shutdown came before Serve
+		}
+		if c.gate != nil {
+			c.gate.Close()
 		}
 		c.wg.Wait()
 		if c.unsub != nil {
@@ -468,6 +501,13 @@ func (c *CDN) trackers() []string {
 	for _, m := range c.alive() {
 		if ap, ok := endpoint(m, membership.PeerPort); ok {
 			out = append(out, "http://"+ap.String()+"/announce")
+		}
+	}
+	if c.Private() {
+		// Over the key handshake (TrackerDial) and TLS: the trackers of a
+		// private network answer members only.
+		for i, u := range out {
+			out[i] = "https" + strings.TrimPrefix(u, "http")
 		}
 	}
 	return out

@@ -15,13 +15,20 @@ import (
 	"github.com/shoal-p2p/shoal/cdn/catalog"
 	"github.com/shoal-p2p/shoal/cdn/engine"
 	"github.com/shoal-p2p/shoal/cdn/membership"
+	"github.com/shoal-p2p/shoal/cdn/pnet"
 )
 
 // startCDN starts the BitTorrent engine, membership, catalog and tracker
 // on the peer API.
 func (n *Node) startCDN(ctx context.Context) error {
 	cfg := n.cfg
+	keys, err := loadNetworkKey(n.dataDir, cfg)
+	if err != nil {
+		return err
+	}
 	c, err := cdn.Start(ctx, cdn.Config{
+		NetworkKey:   keys,
+		KeyFile:      filepath.Join(n.dataDir, pnet.KeyFile),
 		DB:           n.db,
 		DataDir:      n.dataDir,
 		Signer:       n.id,
@@ -44,6 +51,7 @@ func (n *Node) startCDN(ctx context.Context) error {
 		return fmt.Errorf("node: %w", err)
 	}
 	n.cdn = c
+	n.peerHTTP = &http.Client{Transport: newPeerHTTP(c, 10*time.Second)}
 	n.services = append(n.services, service{"CDN", func(context.Context) error { return c.Close() }})
 	return nil
 }
@@ -96,6 +104,7 @@ func (a *controlAPI) cdnRoutes(api func(string, http.HandlerFunc)) {
 	api("GET /api/v1/catalog", a.getCatalog)
 	api("GET /api/v1/members", a.getMembers)
 	api("GET /api/v1/network", a.getNetwork)
+	a.networkRoutes(api)
 }
 
 // postPublish publishes {"path", "name", "video"}. The answer is NDJSON:
@@ -238,12 +247,15 @@ type NetworkStats struct {
 	CacheUsed  int64            `json:"cache_used"`
 	CacheQuota int64            `json:"cache_quota"`
 	PeerAPI    string           `json:"peer_api"`
+	// Name is the network's name, Kind "open" or "private".
+	Name string `json:"name"`
+	Kind string `json:"kind"`
 }
 
 // Network reports the DHT's nodes, the total rates and the cache.
 func (n *Node) Network() NetworkStats {
 	e := n.cdn.Engine
-	st := NetworkStats{DHTNodes: e.DHTNodes(), PeerAPI: n.cdn.PeerAddr()}
+	st := NetworkStats{DHTNodes: e.DHTNodes(), PeerAPI: n.cdn.PeerAddr(), Name: n.Config().Network, Kind: kindOf(n.cdn.Private())}
 	for _, it := range e.List() {
 		st.UpRate += it.UpRate
 		st.DownRate += it.DownRate
@@ -340,9 +352,12 @@ func statusFor(err error) int {
 	switch {
 	case errors.Is(err, engine.ErrNotFound), errors.Is(err, errNoRoute), errors.Is(err, cdn.ErrUnknownName):
 		return http.StatusNotFound
-	case errors.Is(err, engine.ErrBadInput), errors.Is(err, errBadRecord):
+	case errors.Is(err, engine.ErrBadInput), errors.Is(err, errBadRecord), errors.Is(err, pnet.ErrBadInvite),
+		errors.Is(err, pnet.ErrCutInvite), errors.Is(err, pnet.ErrExpired), errors.Is(err, errBadNetworkRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, cdn.ErrAmbiguousName):
+	case errors.Is(err, membership.ErrNotMember):
+		return http.StatusNotFound
+	case errors.Is(err, cdn.ErrAmbiguousName), errors.Is(err, ErrAlreadyPrivate), errors.Is(err, ErrOtherNetwork), errors.Is(err, cdn.ErrOpenNetwork):
 		return http.StatusConflict
 	case errors.Is(err, engine.ErrClosed):
 		return http.StatusServiceUnavailable

@@ -27,6 +27,10 @@ type Config struct {
 	Name string `toml:"name" json:"name"`
 	// Network is the group this node belongs to.
 	Network string `toml:"network" json:"network"`
+	// Private says the network is private: members hold its key
+	// (network.key in the data dir, from 'shoal network create' or an
+	// invitation), and nothing of it answers a node without the key.
+	Private bool `toml:"private" json:"private"`
 	// Bind is the IP address every peer-facing service listens on.
 	Bind string `toml:"bind" json:"bind"`
 	// Join lists members (HOST:PORT of their peer API) to join through.
@@ -409,6 +413,10 @@ name = {{toml .Name}}
 
 # The group of nodes this node belongs to.
 network = {{toml .Network}}
+# true: a private network, whose members hold its key (network.key in the
+# data dir; 'shoal network create' makes one, 'shoal network join' takes one
+# from an invitation). Nodes without the key get nothing from its members.
+private = {{.Private}}
 
 # The IP address every peer-facing service listens on. 127.0.0.1 keeps the
 # node reachable from this machine only; use a LAN address to share with others,

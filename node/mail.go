@@ -185,8 +185,13 @@ func (n *Node) startMail(ctx context.Context) error {
 		if err != nil {
 			return fail(err)
 		}
-		lns = append(lns, ln)
 		bound[s.name] = ln.Addr().(*net.TCPAddr).Port
+		if s.name == "smtp" && n.cdn.Private() {
+			// The relay between members: in a private network only
+			// members' addresses get a greeting.
+			ln = membersOnly(ln, n.cdn.IsMemberAddr, log.With("server", "smtp"))
+		}
+		lns = append(lns, ln)
 	}
 	done := make(chan struct{}, len(servers)+2)
 	for i, s := range servers {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -61,6 +62,10 @@ type Options struct {
 	MailPasswordCost int
 	// Packaging tunes `publish --video` (tests use a fast x264 preset).
 	Packaging packager.Options
+	// Restarts says the program starts the node again when it asks to
+	// (Node.RestartWanted), as `shoal node` does: creating or joining a
+	// network then takes effect at once.
+	Restarts bool
 }
 
 // Node is one running Shoal node.
@@ -76,8 +81,10 @@ type Node struct {
 	token   string
 	api     *controlAPI
 	cdn     *cdn.CDN
-	dns     *naming.Service
-	mail    *Mail // nil when mail is off
+	// peerHTTP fetches from members' peer ports (gateways, sites).
+	peerHTTP *http.Client
+	dns      *naming.Service
+	mail     *Mail // nil when mail is off
 	// mailDeliveries records what became of queued mail; nil when mail is off.
 	mailDeliveries *mailDeliveryLog
 	proxy          *proxy.Proxy
@@ -90,6 +97,9 @@ type Node struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	restartOnce sync.Once
+	restart     chan struct{} // closed when the node asks to be started again
 }
 
 // service is a part of the node that is started and stopped with it.
@@ -115,7 +125,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: data dir %s is not writable", dir)
 	}
 
-	n := &Node{dataDir: dir, opts: opts, started: time.Now(), bus: NewBus()}
+	n := &Node{dataDir: dir, opts: opts, started: time.Now(), bus: NewBus(), restart: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -264,30 +274,33 @@ type Service struct {
 
 // Status is what the node tells about itself.
 type Status struct {
-	Name      string    `json:"name"`
-	ID        string    `json:"id"`
-	PublicKey []byte    `json:"public_key"`
-	Network   string    `json:"network"`
-	Version   string    `json:"version"`
-	StartedAt time.Time `json:"started_at"`
-	UptimeS   float64   `json:"uptime_s"`
-	DataDir   string    `json:"data_dir"`
-	Services  []Service `json:"services"`
+	Name      string `json:"name"`
+	ID        string `json:"id"`
+	PublicKey []byte `json:"public_key"`
+	Network   string `json:"network"`
+	// NetworkKind is "open" or "private".
+	NetworkKind string    `json:"network_kind"`
+	Version     string    `json:"version"`
+	StartedAt   time.Time `json:"started_at"`
+	UptimeS     float64   `json:"uptime_s"`
+	DataDir     string    `json:"data_dir"`
+	Services    []Service `json:"services"`
 }
 
 // Status reports the node's name, id, uptime and services.
 func (n *Node) Status() Status {
 	cfg := n.Config()
 	return Status{
-		Name:      cfg.Name,
-		ID:        n.id.ID(),
-		PublicKey: n.id.PublicKey(),
-		Network:   cfg.Network,
-		Version:   Version,
-		StartedAt: n.started.UTC(),
-		UptimeS:   time.Since(n.started).Seconds(),
-		DataDir:   n.dataDir,
-		Services:  n.serviceList(),
+		Name:        cfg.Name,
+		ID:          n.id.ID(),
+		PublicKey:   n.id.PublicKey(),
+		Network:     cfg.Network,
+		NetworkKind: kindOf(n.cdn != nil && n.cdn.Private()),
+		Version:     Version,
+		StartedAt:   n.started.UTC(),
+		UptimeS:     time.Since(n.started).Seconds(),
+		DataDir:     n.dataDir,
+		Services:    n.serviceList(),
 	}
 }
 
@@ -353,7 +366,7 @@ func (n *Node) Settings() (SettingsResult, error) {
 // pendingRestart names the settings of next that this run does not use.
 func pendingRestart(running, next Config) []string {
 	restart := []string{}
-	if next.Network != running.Network {
+	if next.Network != running.Network || next.Private != running.Private {
 		restart = append(restart, "network")
 	}
 	if next.Bind != running.Bind {
@@ -395,6 +408,9 @@ func (n *Node) SaveSettings(cfg Config) (SettingsResult, error) {
 	cfg.fillLists()
 	if err := cfg.Validate(); err != nil {
 		return SettingsResult{}, fmt.Errorf("node: settings: %w", err)
+	}
+	if _, err := loadNetworkKey(n.dataDir, cfg); err != nil {
+		return SettingsResult{}, fmt.Errorf("node: settings: %w", err) // private without a key would not start
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

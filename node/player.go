@@ -272,8 +272,6 @@ const (
 	swarmFirstByteUrgent = 1500 * time.Millisecond
 )
 
-var segmentClient = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 8, IdleConnTimeout: time.Minute}}
-
 func (c *cdnSegments) Open(ctx context.Context, p string, urgent bool) (*player.Fetch, error) {
 	clean := path.Clean("/" + p)[1:]
 	if clean == "" || clean != p {
@@ -404,7 +402,7 @@ func (c *cdnSegments) get(ctx context.Context, hostport, p string, size int64, f
 		return nil, err
 	}
 	timer := time.AfterFunc(firstByte, cancel)
-	resp, err := segmentClient.Do(req)
+	resp, err := c.n.peerHTTP.Do(req)
 	if err != nil {
 		timer.Stop()
 		cancel()

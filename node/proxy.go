@@ -141,8 +141,9 @@ func newGroupOrigin(n *Node, zone string) *groupOrigin {
 			pr.Out.URL.Host = pr.In.Context().Value(peerKey{}).(string)
 			pr.Out.Host = pr.In.Host
 		},
-		Transport: &http.Transport{DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-			ResponseHeaderTimeout: 30 * time.Second, IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 16},
+		// In a private network members' peer ports take the key handshake
+		// and TLS first (cdn.DialPeer).
+		Transport: newPeerHTTP(n.cdn, 10*time.Second),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Cache-Control", "no-store")
 			http.Error(w, fmt.Sprintf("%s did not answer: %v", r.Host, err), http.StatusBadGateway)

@@ -53,6 +53,7 @@ type program struct {
 	Get     getCmd     `cmd:"" help:"Download an item with a progress bar."`
 	Ls      lsCmd      `cmd:"" help:"List this node's items, or the whole network's catalog, searched by <query>."`
 	Peers   peersCmd   `cmd:"" help:"List the network's members: state, last seen, round trip."`
+	Network networkCmd `cmd:"" help:"The network: open or private; create a private one, invite, join, rekey, remove members."`
 	Pause   itemCmd    `cmd:"" help:"Pause an item."`
 	Resume  itemCmd    `cmd:"" help:"Resume a paused item."`
 	Pin     itemCmd    `cmd:"" help:"Keep an item out of cache eviction."`

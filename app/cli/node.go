@@ -83,16 +83,32 @@ func (c *nodeCmd) Run(ctx context.Context, g *Globals) error {
 	return runHeadless(ctx, g, c.options(g))
 }
 
+// runHeadless runs a node until ctx ends, starting it again when it asks
+// (a network created or joined).
 func runHeadless(ctx context.Context, g *Globals, opts node.Options) error {
-	n, err := node.Start(ctx, opts)
-	if err != nil {
-		return err
+	opts.Restarts = true
+	for first := true; ; first = false {
+		n, err := node.Start(ctx, opts)
+		if err != nil {
+			return err
+		}
+		if first {
+			fmt.Fprintf(g.stdout, "Shoal node %s is running headless; open the web client with this one-time link:\n%s\n",
+				n.Config().Name, n.LoginURL())
+			Welcome(g.stdout, n)
+		} else {
+			fmt.Fprintf(g.stdout, "Shoal node %s started again in the network %s; log in again with:\n%s\n",
+				n.Config().Name, n.Config().Network, n.LoginURL())
+		}
+		select {
+		case <-ctx.Done():
+			return n.Close()
+		case <-n.RestartWanted():
+			if err := n.Close(); err != nil {
+				return err
+			}
+		}
 	}
-	fmt.Fprintf(g.stdout, "Shoal node %s is running headless; open the web client with this one-time link:\n%s\n",
-		n.Config().Name, n.LoginURL())
-	Welcome(g.stdout, n)
-	<-ctx.Done()
-	return n.Close()
 }
 
 func (versionCmd) Run(g *Globals) error {
@@ -120,8 +136,8 @@ func (statusCmd) Run(ctx context.Context, g *Globals) error {
 		return fmt.Errorf("bad status from the node: %w", err)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "name\t%s\nid\t%s\nnetwork\t%s\nversion\t%s\nuptime\t%s\ndata\t%s\n",
-		s.Name, s.ID, s.Network, s.Version, (time.Duration(s.UptimeS) * time.Second).String(), s.DataDir)
+	fmt.Fprintf(tw, "name\t%s\nid\t%s\nnetwork\t%s (%s)\nversion\t%s\nuptime\t%s\ndata\t%s\n",
+		s.Name, s.ID, s.Network, s.NetworkKind, s.Version, (time.Duration(s.UptimeS) * time.Second).String(), s.DataDir)
 	for _, sv := range s.Services {
 		fmt.Fprintf(tw, "%s\t%s/%s\t%s\n", sv.Name, sv.Address, sv.Proto, sv.URL)
 	}

@@ -73,7 +73,11 @@ func (e *Engine) announce(t *torrent.Torrent, url string) {
 		}
 		e.mu.Unlock()
 	}()
-	tc, err := tracker.NewClient(url, tracker.NewClientOpts{})
+	var opts tracker.NewClientOpts
+	if e.cfg.TrackerDial != nil {
+		opts.Http.DialContext = e.cfg.TrackerDial
+	}
+	tc, err := tracker.NewClient(url, opts)
 	if err != nil {
 		e.log.Warn("bad tracker URL", "url", url, "err", err)
 		return

@@ -84,6 +84,20 @@ type Config struct {
 	GatewayTimeout time.Duration
 	// CheckInterval is how often published files are checked (default 30s).
 	CheckInterval time.Duration
+	// Private makes the torrents those of a private network (BEP 27): they
+	// are published with the private flag, never announced to the DHT,
+	// exchange no peers (PEX is off), announce only to Trackers, and
+	// connect only to and from addresses AllowPeer takes, always
+	// encrypted (MSE, RequirePreferred). The DHT itself still runs, for
+	// membership. An open network's connections prefer encryption and
+	// accept plain ones.
+	Private bool
+	// AllowPeer says whether a peer IP may connect or be connected to when
+	// Private (the members' addresses). Nil with Private refuses all.
+	AllowPeer func(netip.Addr) bool
+	// TrackerDial, if set, connects to HTTP trackers (a private network's
+	// members' trackers take its key handshake first).
+	TrackerDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Log receives the engine's logs (default: discarded).
 	Log *slog.Logger
 	// Publish receives events (Event*); may be nil.
@@ -323,6 +337,15 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 	}
 	cc.DownloadRateLimiter = e.down
 	cc.PieceHashersPerTorrent = 4
+	// Item 1 of issue 13: members' BitTorrent connections prefer MSE
+	// (anacrolix's header obfuscation with RC4); a private network's
+	// require it and take members only (see Config.Private).
+	cc.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{Preferred: true, RequirePreferred: cfg.Private}
+	if cfg.Private {
+		cc.PeriodicallyAnnounceTorrentsToDht = false
+		cc.DisablePEX = true
+		cc.IPBlocklist = memberFilter{cfg.AllowPeer}
+	}
 	cc.Slogger = e.log.With("component", "torrent")
 	// No uTP: peers are dialled over TCP (addDialers), and an accepted uTP
 	// connection is as slow as a dialled one; a client that tries uTP
@@ -364,6 +387,9 @@ func (e *Engine) clientConfig() *torrent.ClientConfig {
 		// dropped beyond it) among all servers of a process; each engine
 		// gets its own.
 		sc.SendLimiter = rate.NewLimiter(50, 50)
+		// The member filter is for peer connections: the DHT that finds
+		// members talks to the bootstrap nodes too.
+		sc.IPBlocklist = nil
 	}
 	return cc
 }

@@ -74,6 +74,10 @@ func (e *Engine) Publish(ctx context.Context, path, name string, progress func(d
 	}
 
 	info := metainfo.Info{Name: name, PieceLength: pieceLength(total)}
+	if e.cfg.Private {
+		private := true
+		info.Private = &private // BEP 27; what it asks is done by the client's config
+	}
 	if isDir {
 		for _, f := range files {
 			info.Files = append(info.Files, metainfo.FileInfo{Path: f.rel, Length: f.size})

@@ -33,7 +33,7 @@ func (t *Table) apply(recs []Record, owner string) error {
 		}
 		if cur == nil {
 			if tomb, ok := t.tombs[r.ID]; ok {
-				if r.Seq <= tomb.Seq && r.ID != owner {
+				if tomb.Banned || (r.Seq <= tomb.Seq && r.ID != owner) {
 					// Members that have not removed it yet keep relaying it.
 					t.log.Debug("membership: record skipped", "id", r.ID, "seq", r.Seq, "reason", ErrRemoved)
 					continue
@@ -230,16 +230,43 @@ func (t *Table) expire(now time.Time) {
 			continue
 		}
 		if e.State == Down && now.Sub(latest(e.DownSince, t.opened)) > t.cfg.RemoveAfter {
-			t.remove(e, now, &cs)
+			t.remove(e, now, false, &cs)
 		}
 	}
 	t.publish(&cs)
 }
 
-// remove drops a member and leaves a tombstone. Called with t.mu held.
-func (t *Table) remove(e *entry, now time.Time, cs *changeSet) {
+// Remove drops the member id from the table now, as if it had been down
+// for the whole grace period, and bans it for as long as a tombstone
+// lasts: no record of it comes back, even one it sends itself (a rekey
+// that removes it lets its open connections finish first).
+func (t *Table) Remove(id string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return errClosed
+	}
+	if id == t.self.ID {
+		return fmt.Errorf("membership: %s is this node", id)
+	}
+	e, ok := t.members[id]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotMember, id)
+	}
+	var cs changeSet
+	t.remove(e, time.Now(), true, &cs)
+	t.publish(&cs)
+	if _, still := t.members[id]; still {
+		return fmt.Errorf("membership: remove %s: not stored (see the log)", id)
+	}
+	return nil
+}
+
+// remove drops a member and leaves a tombstone, which bans it if banned.
+// Called with t.mu held.
+func (t *Table) remove(e *entry, now time.Time, banned bool, cs *changeSet) {
 	id := e.Record.ID
-	tomb := tombstone{Seq: e.Record.Seq, Until: now.Add(2 * (t.cfg.SuspectAfter + t.cfg.RemoveAfter))}
+	tomb := tombstone{Seq: e.Record.Seq, Until: now.Add(2 * (t.cfg.SuspectAfter + t.cfg.RemoveAfter)), Banned: banned}
 	err := t.db.Update(func(tx *storage.Tx) error {
 		if err := membersBucket.Delete(tx, id); err != nil {
 			return err

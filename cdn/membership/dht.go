@@ -26,6 +26,9 @@ func (t *Table) discover(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, dhtTimeout)
 	defer cancel()
 	key := DHTKey(t.cfg.Network)
+	if t.cfg.DHTKey != nil {
+		key = t.cfg.DHTKey()
+	}
 	self := t.Self()
 	if port := self.Ports[PeerPort]; port > 0 {
 		if err := t.cfg.DHT.DHTAnnounce(ctx, key, port); err != nil {

@@ -20,4 +20,6 @@ var (
 	// ErrCertMismatch: a member's TLS certificate is of another key than
 	// the record it sends.
 	ErrCertMismatch = errors.New("membership: certificate key is not the record's")
+	// ErrNotMember: no member of the table has this id.
+	ErrNotMember = errors.New("membership: no such member")
 )

@@ -51,6 +51,11 @@ type Config struct {
 	// (default 1m).
 	DHT         DHT
 	DHTInterval time.Duration
+	// DHTKey, when set, is the key announced under instead of
+	// DHTKey(Network): a private network's is derived from its key, so
+	// that outsiders cannot look members up. It is asked on every pass,
+	// as a rekey changes it.
+	DHTKey func() [20]byte
 
 	// HTTPClient talks to other members' peer APIs. The default has short
 	// timeouts and uses no proxy.
@@ -123,6 +128,8 @@ type entry struct {
 type tombstone struct {
 	Seq   uint64    `json:"seq"`
 	Until time.Time `json:"until"`
+	// Banned keeps out even the member's own newer records (Remove).
+	Banned bool `json:"banned,omitempty"`
 }
 
 // New opens the member table stored in db and (re-)signs the local record
@@ -375,7 +382,7 @@ func (t *Table) diff(theirs map[string]uint64) (give []Record, want []string) {
 		if id == t.self.ID || len(want) >= maxRecords {
 			continue
 		}
-		if tomb, ok := t.tombs[id]; ok && s <= tomb.Seq {
+		if tomb, ok := t.tombs[id]; ok && (s <= tomb.Seq || tomb.Banned) {
 			continue
 		}
 		if e, ok := t.members[id]; !ok || e.Record.Seq < s {

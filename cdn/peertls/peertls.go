@@ -139,9 +139,14 @@ func Scheme(on bool) string {
 // ErrWrongKey is a peer whose certificate is not of the node meant.
 var ErrWrongKey = errors.New("peertls: peer certificate is not of the member meant")
 
-// ClientConfig are the timeouts of a member-to-member client.
+// ClientConfig are the timeouts of a member-to-member client and how it
+// connects.
 type ClientConfig struct {
 	Timeout, DialTimeout, ResponseHeaderTimeout time.Duration
+	// Dial makes the connection TLS runs on (default TCP with
+	// DialTimeout); a private network's runs its key handshake first
+	// (cdn/pnet).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // NewClient is the HTTP client members call each other's peer API with,
@@ -150,7 +155,10 @@ type ClientConfig struct {
 // given with WithPeer, at the handshake and again on each answer (a pooled
 // connection serves several requests). It never uses a proxy.
 func NewClient(cert tls.Certificate, idOf func(ed25519.PublicKey) string, cfg ClientConfig) *http.Client {
-	dialer := &net.Dialer{Timeout: cfg.DialTimeout}
+	dial := cfg.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext
+	}
 	base := &tls.Config{
 		MinVersion:         tls.VersionTLS13,
 		Certificates:       []tls.Certificate{cert},
@@ -160,7 +168,7 @@ func NewClient(cert tls.Certificate, idOf func(ed25519.PublicKey) string, cfg Cl
 	tr := &http.Transport{
 		Proxy: nil,
 		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			raw, err := dialer.DialContext(ctx, network, addr)
+			raw, err := dial(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}

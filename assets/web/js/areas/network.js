@@ -3,7 +3,7 @@
 // last two minutes, sampled from GET /api/v1/network every second while
 // the area is shown.
 
-import { h } from '../dom.js';
+import { copyButton, h } from '../dom.js';
 import { ago, bytes, dateTime, isZeroTime, millis, rate } from '../format.js';
 import { onResize } from '../canvas.js';
 import { drawRates, windowMs } from '../plot.js';
@@ -52,7 +52,75 @@ function render(root, { api, node, uptime, events, signal }) {
   const dhtCount = h('span', { id: 'dht-count', class: 'muted' });
   const peerAPI = h('code', { id: 'net-peer-api', class: 'mono' });
 
+  // The network's kind, Invite (the link and its QR code) and Join (paste
+  // a link): /api/v1/network/info, .../invite, .../join.
+  const kindText = h('span', { id: 'net-kind' }, '\u2014');
+  const kindNote = h('p', { id: 'net-kind-note', class: 'hint' });
+  const kindAlert = h('div', { id: 'net-kind-alert', class: 'alert', role: 'status', hidden: true });
+  const expiry = h('select', { id: 'invite-expires', 'aria-label': 'The invitation is good for' },
+    h('option', { value: '1h' }, '1 hour'), h('option', { value: '24h', selected: true }, '1 day'),
+    h('option', { value: '168h' }, '1 week'), h('option', { value: '' }, 'never'));
+  const inviteBtn = h('button', { id: 'invite-make', type: 'button', class: 'button' }, 'Invite');
+  const inviteLink = h('textarea', { id: 'invite-link', rows: 3, readonly: true, class: 'mono' });
+  const inviteQR = h('img', { id: 'invite-qr', alt: 'The invitation as a QR code', width: 220, height: 220 });
+  const inviteOut = h('div', { id: 'invite-out', class: 'invite-out', hidden: true }, inviteLink, copyButton('the invitation', () => inviteLink.value), inviteQR,
+    h('p', { class: 'hint' }, 'The link carries the network key: send it only to whom you invite.'));
+  const joinInput = h('textarea', { id: 'join-link', rows: 2, placeholder: 'shoal:\u2026', class: 'mono', 'aria-label': 'Invitation link' });
+  const joinBtn = h('button', { id: 'join-submit', type: 'submit', class: 'button primary' }, 'Join');
+  const say = (kind, text) => {
+    kindAlert.className = `alert ${kind}`;
+    kindAlert.textContent = text;
+    kindAlert.hidden = false;
+  };
+  const joinForm = h('form', { id: 'join-form', class: 'join-form' }, joinInput, joinBtn);
+  joinForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      const info = await api.post('/api/v1/network/join', { invite: joinInput.value.trim() });
+      const next = info.restarting ? 'The node is starting again to join; reload this page in a moment.' : 'Restart the node to join.';
+      say('ok', info.saved ? `Invitation to ${info.saved.network} accepted. ${next}` : `This node is a member of ${info.network} already.`);
+      joinInput.value = '';
+      showKind(info);
+    } catch (err) {
+      say('error', `Not joined: ${err.message}`);
+    }
+  });
+  inviteBtn.addEventListener('click', async () => {
+    try {
+      const res = await api.post('/api/v1/network/invite', { expires: expiry.value });
+      inviteLink.value = res.invite;
+      inviteQR.src = `data:image/png;base64,${res.qr_png}`;
+      inviteOut.hidden = false;
+      kindAlert.hidden = true;
+    } catch (err) {
+      say('error', `No invitation: ${err.message}`);
+    }
+  });
+  function showKind(info) {
+    kindText.textContent = `${info.network} \u00b7 ${info.kind}`;
+    kindText.dataset.kind = info.kind;
+    kindNote.textContent = info.private
+      ? `Members hold the network\u2019s key (fingerprint ${info.fingerprint}); ${info.refused_at_handshake} connections without it refused since the node started.`
+      : 'Anyone who knows a member\u2019s address may join.';
+    if (info.saved) kindNote.textContent += ` Next start: ${info.saved.network} (${info.saved.private ? 'private' : 'open'}).`;
+    inviteBtn.disabled = expiry.disabled = !info.private;
+  }
+  async function refreshKind() {
+    try {
+      const info = await api.get('/api/v1/network/info');
+      if (!signal.aborted) showKind(info);
+    } catch (err) {
+      if (signal.aborted || err.status === 401) return;
+      say('error', `Cannot read the network: ${err.message}`);
+    }
+  }
+
   root.append(h('div', { class: 'network' },
+    h('section', { class: 'card kind-card', 'aria-labelledby': 'kind-title' },
+      h('div', { class: 'card-head' }, h('h2', { id: 'kind-title' }, 'Network'), kindText),
+      kindNote, kindAlert,
+      h('div', { class: 'invite-row' }, expiry, inviteBtn), inviteOut,
+      h('p', { class: 'hint' }, 'Join a private network with an invitation a member made:'), joinForm),
     h('div', { class: 'tiles', id: 'net-tiles' }, tMembers.el, tDown.el, tUp.el, tDHT.el, tCache.el),
     h('section', { class: 'card plot-card', 'aria-labelledby': 'plot-title' },
       h('div', { class: 'card-head' },
@@ -207,6 +275,7 @@ function render(root, { api, node, uptime, events, signal }) {
 
   sample();
   refreshMembers();
+  refreshKind();
 }
 
 function joinHostPort(host, port) {
