@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -357,7 +359,7 @@ func (c *cdnSegments) Open(ctx context.Context, p string, urgent bool) (*player.
 	if urgent {
 		first = swarmFirstByteUrgent
 	}
-	if f, err := c.get(ctx, c.n.cdn.PeerAddr(), clean, size, first, false); err == nil {
+	if f, err := c.get(ctx, "", clean, size, first, false); err == nil {
 		f.From, f.Refused = "swarm", refused
 		return f, nil
 	} else {
@@ -563,15 +565,22 @@ func (c *cdnSegments) request(ctx context.Context, hostport, p string, cachedOnl
 // get fetches a file from a gateway. The answer must be 200 with the file's
 // type and length (when known), and its first bytes must come within
 // firstByte. An answer that is not the file is an errWrongAnswer.
+//
+// hostport "" is this node's own gateway, called in process: the swarm,
+// outside the upload cap that members' requests are under.
 func (c *cdnSegments) get(ctx context.Context, hostport, p string, size int64, firstByte time.Duration, cachedOnly bool) (*player.Fetch, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	req, err := c.request(ctx, hostport, p, cachedOnly)
+	req, err := c.request(ctx, cmp.Or(hostport, "self"), p, cachedOnly)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	timer := time.AfterFunc(firstByte, cancel)
-	resp, err := segmentClient.Do(req)
+	do := segmentClient.Do
+	if hostport == "" {
+		do = c.local
+	}
+	resp, err := do(req)
 	if err != nil {
 		timer.Stop()
 		cancel()
@@ -616,6 +625,55 @@ func (c *cdnSegments) get(ctx context.Context, hostport, p string, size int64, f
 			cancel()
 			return resp.Body.Close()
 		}}, Size: size}, nil
+}
+
+// local serves req with this node's own gateway, in process: the answer's
+// body streams through a pipe while the handler runs.
+func (c *cdnSegments) local(req *http.Request) (*http.Response, error) {
+	pr, pw := io.Pipe()
+	w := &pipeResponse{header: http.Header{}, pw: pw, ready: make(chan struct{})}
+	go func() {
+		c.n.cdn.Engine.LocalGateway().ServeHTTP(w, req)
+		w.WriteHeader(http.StatusOK) // if the handler wrote nothing
+		pw.Close()
+	}()
+	select {
+	case <-w.ready:
+	case <-req.Context().Done():
+		pr.CloseWithError(req.Context().Err())
+		return nil, req.Context().Err()
+	}
+	resp := &http.Response{StatusCode: w.status, Status: fmt.Sprintf("%d %s", w.status, http.StatusText(w.status)),
+		Header: w.sent, Body: pr, ContentLength: -1, Request: req}
+	if n, err := strconv.ParseInt(w.header.Get("Content-Length"), 10, 64); err == nil {
+		resp.ContentLength = n
+	}
+	return resp, nil
+}
+
+// pipeResponse is an http.ResponseWriter whose body goes into a pipe.
+type pipeResponse struct {
+	header http.Header
+	pw     *io.PipeWriter
+	ready  chan struct{} // closed once the status is set
+	once   sync.Once
+	status int
+	sent   http.Header // the header as the status was set
+}
+
+func (w *pipeResponse) Header() http.Header { return w.header }
+
+func (w *pipeResponse) WriteHeader(code int) {
+	w.once.Do(func() {
+		w.status = code
+		w.sent = w.header.Clone() // the handler's later changes do not race the reader
+		close(w.ready)
+	})
+}
+
+func (w *pipeResponse) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.pw.Write(p)
 }
 
 // fetchRange reads bytes [off, off+n) of the item's file p from a gateway

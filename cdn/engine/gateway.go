@@ -39,7 +39,15 @@ const GatewayPrefix = "/cdn/"
 // of the file is missing, and nothing is fetched. A request with
 // HeaderFetch: FetchRequested has the swarm fetch only the bytes it reads,
 // not the rest of the item (a player fetching segment by segment).
-func (e *Engine) Gateway() http.Handler { return gateway{e} }
+//
+// File bodies are sent within the engine's upload cap, which BitTorrent
+// shares: what a member's player or a browser reads from this node counts
+// as upload like the pieces peers get.
+func (e *Engine) Gateway() http.Handler { return gateway{e: e, capped: true} }
+
+// LocalGateway is Gateway for this node's own use (its player, in
+// process): not counted against the upload cap.
+func (e *Engine) LocalGateway() http.Handler { return gateway{e: e} }
 
 // HeaderFetch and FetchRequested: see Gateway.
 const (
@@ -59,7 +67,37 @@ func onlyIfCached(r *http.Request) bool {
 	return false
 }
 
-type gateway struct{ e *Engine }
+type gateway struct {
+	e      *Engine
+	capped bool // file bodies wait for the upload limiter
+}
+
+// cappedWriter sends a body within a rate limiter.
+type cappedWriter struct {
+	http.ResponseWriter
+	ctx context.Context
+	lim interface {
+		WaitN(ctx context.Context, n int) error
+		Burst() int
+	}
+}
+
+func (w cappedWriter) Write(p []byte) (int, error) {
+	var sent int
+	for len(p) > 0 {
+		n := min(len(p), max(1, w.lim.Burst()))
+		if err := w.lim.WaitN(w.ctx, n); err != nil {
+			return sent, err
+		}
+		m, err := w.ResponseWriter.Write(p[:n])
+		sent += m
+		if err != nil {
+			return sent, err
+		}
+		p = p[n:]
+	}
+	return sent, nil
+}
 
 // httpError is an error with the status it answers.
 type httpError struct {
@@ -382,6 +420,9 @@ func (g gateway) serveFile(w http.ResponseWriter, r *http.Request, ih metainfo.H
 		// the first requested bytes are in: requests for other pieces would
 		// compete with them at every peer.
 		content = &thenFetchAll{ReadSeeker: rd, t: f.Torrent()}
+	}
+	if g.capped {
+		w = cappedWriter{ResponseWriter: w, ctx: r.Context(), lim: g.e.up}
 	}
 	http.ServeContent(w, r, name, modTime, content)
 	return nil
