@@ -31,13 +31,14 @@ var benchPack struct {
 	once    sync.Once
 	dir     string
 	bitrate []int // the ladder's bandwidths, bit/s, lowest first
+	audio   int   // the audio's bandwidth, bit/s
 	err     error
 }
 
 // benchVideo packages a 1280x720 30 fps clip with audio (ffmpeg's
 // testsrc2 and a tone) once per process and returns its folder and ladder.
 // The folder is left in the system's temp dir under shoal-streambench-.
-func benchVideo(b *testing.B) (string, []int) {
+func benchVideo(b *testing.B) (dir string, ladder []int, audio int) {
 	b.Helper()
 	for _, p := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(p); err != nil {
@@ -83,12 +84,15 @@ func benchVideo(b *testing.B) (string, []int) {
 		for _, r := range man.Video[0].Ladder() {
 			benchPack.bitrate = append(benchPack.bitrate, r.Bandwidth)
 		}
+		if len(man.Audio) > 0 && len(man.Audio[0].Representations) > 0 {
+			benchPack.audio = man.Audio[0].Ladder()[0].Bandwidth
+		}
 		benchPack.dir = res.Dir
 	})
 	if benchPack.err != nil {
 		b.Fatal(benchPack.err)
 	}
-	return benchPack.dir, benchPack.bitrate
+	return benchPack.dir, benchPack.bitrate, benchPack.audio
 }
 
 // benchGroup starts n members on 127.0.90.1.. (the first is the
@@ -353,16 +357,20 @@ func sources(st player.State) map[string]int64 {
 
 // BenchmarkStreamStartup: the film published on m0, watched on m1 (Shoal's
 // ABR, 12 s target, 25 s maximum), every node's upload capped at 1.5x the
-// lowest rendition's bitrate or 3x the highest; time to first frame,
-// stalls and the mean bitrate of one whole playback per iteration.
+// lowest rendition's bitrate or 3x the highest, each with the audio track
+// (which plays along with every rendition); "video-only" is 1.5x the
+// lowest video bitrate alone, which can be below what the lowest
+// rendition and its audio take. Time to first frame, stalls and the mean
+// bitrate of one whole playback per iteration.
 func BenchmarkStreamStartup(b *testing.B) {
-	dir, ladder := benchVideo(b)
+	dir, ladder, audio := benchVideo(b)
 	for _, cap := range []struct {
 		name string
 		kibs int64
 	}{
-		{"cap=1.5x-lowest", kib(ladder[0], 1.5)},
-		{"cap=3x-highest", kib(ladder[len(ladder)-1], 3)},
+		{"cap=1.5x-lowest", kib(ladder[0]+audio, 1.5)},
+		{"cap=3x-highest", kib(ladder[len(ladder)-1]+audio, 3)},
+		{"cap=1.5x-lowest-video-only", kib(ladder[0], 1.5)},
 	} {
 		b.Run(cap.name, func(b *testing.B) {
 			for range b.N {
@@ -376,8 +384,8 @@ func BenchmarkStreamStartup(b *testing.B) {
 				b.ReportMetric(pb.stalled.Seconds(), "stall-s")
 				b.ReportMetric(pb.state.QoE.MeanBitrate, "mean-kbps")
 				b.ReportMetric(float64(cap.kibs), "cap-KiB/s")
-				b.Logf("cap %d KiB/s, ladder %v bit/s: first frame %v, %d stalls (%v), mean %.0f kbps, switches %d; bytes by source %v",
-					cap.kibs, ladder, pb.firstFrame, pb.stalls, pb.stalled, pb.state.QoE.MeanBitrate, pb.state.QoE.Switches, sources(pb.state))
+				b.Logf("cap %d KiB/s, ladder %v bit/s, audio %d bit/s: first frame %v, %d stalls (%v), mean %.0f kbps, switches %d; bytes by source %v",
+					cap.kibs, ladder, audio, pb.firstFrame, pb.stalls, pb.stalled, pb.state.QoE.MeanBitrate, pb.state.QoE.Switches, sources(pb.state))
 				for _, nd := range nodes {
 					nd.Close()
 				}
@@ -391,8 +399,8 @@ func BenchmarkStreamStartup(b *testing.B) {
 // film, which nothing fetched yet (the buffer holds at most 25 s), and the
 // time from the seek to the first frame there is measured.
 func BenchmarkStreamSeek(b *testing.B) {
-	dir, ladder := benchVideo(b)
-	kibs := kib(ladder[len(ladder)-1], 3)
+	dir, ladder, audio := benchVideo(b)
+	kibs := kib(ladder[len(ladder)-1]+audio, 3)
 	for range b.N {
 		nodes, it := benchGroup(b, 2, kibs, dir)
 		raw, _ := os.ReadFile(filepath.Join(dir, player.ManifestPath))
@@ -427,8 +435,8 @@ func BenchmarkStreamSeek(b *testing.B) {
 // served the watchers) / (the watchers' BitTorrent download + what members'
 // gateways served them).
 func BenchmarkStreamOffload(b *testing.B) {
-	dir, ladder := benchVideo(b)
-	kibs := kib(ladder[len(ladder)-1], 3)
+	dir, ladder, audio := benchVideo(b)
+	kibs := kib(ladder[len(ladder)-1]+audio, 3)
 	const watchers = 4
 	for range b.N {
 		nodes, it := benchGroup(b, watchers+1, kibs, dir)
