@@ -651,9 +651,16 @@ func (s *Session) chunk(t *track, k, rend int, init bool, data []byte) Chunk {
 
 // abrState is what the ABR sees for video segment k. Call with s.mu held.
 func (s *Session) abrState(k int) abr.State {
+	// Each rung costs the link its video and the audio that plays along
+	// (fetched between the video segments on the same link): the ABR's
+	// measured throughput is the link's, so it must budget for both.
+	audio := 0
+	if s.audio != nil {
+		audio = s.audio.reps[0].Bandwidth
+	}
 	bitrates := make([]float64, len(s.video.reps))
 	for i, r := range s.video.reps {
-		bitrates[i] = float64(r.Bandwidth) / 1000
+		bitrates[i] = float64(r.Bandwidth+audio) / 1000
 	}
 	return abr.State{
 		Segment: k, Segments: len(s.video.reps[0].Segments), SegmentDuration: s.segDur,
