@@ -80,7 +80,7 @@ func videoNode(t *testing.T) (*node.Node, string) {
 	return n, it.InfoHash
 }
 
-func openWatch(t *testing.T, n Node) (*watchView, uiQueue, fyne.Window) {
+func openWatch(t testing.TB, n Node) (*watchView, uiQueue, fyne.Window) {
 	t.Helper()
 	test.NewTempApp(t)
 	q := newUIQueue()

@@ -34,14 +34,14 @@ func startMember(t *testing.T, name, bind string, join ...string) *Node {
 
 // startMemberWith starts a node on bind on free ports with timing; edit,
 // if not nil, changes its settings further.
-func startMemberWith(t *testing.T, name, bind string, timing cdn.MembershipTiming, edit func(*Config)) *Node {
+func startMemberWith(t testing.TB, name, bind string, timing cdn.MembershipTiming, edit func(*Config)) *Node {
 	t.Helper()
 	return startMemberIn(t, Options{DataDir: t.TempDir(), CDNTiming: timing, MailPasswordCost: bcrypt.MinCost}, name, bind, edit)
 }
 
 // startMemberIn starts a node with opts (its data dir, timing, clock) as
 // startMemberWith does; a test restarts a node on the same data dir with it.
-func startMemberIn(t *testing.T, opts Options, name, bind string, edit func(*Config)) *Node {
+func startMemberIn(t testing.TB, opts Options, name, bind string, edit func(*Config)) *Node {
 	t.Helper()
 	opts.Override = func(c *Config) {
 		c.Name, c.Bind = name, bind
@@ -60,7 +60,7 @@ func startMemberIn(t *testing.T, opts Options, name, bind string, edit func(*Con
 	return n
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {

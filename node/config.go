@@ -115,7 +115,9 @@ type DNSConfig struct {
 // CDNConfig tunes sharing: rate caps, the gateway cache's size and where
 // the DHT starts.
 type CDNConfig struct {
-	// UploadKiBs and DownloadKiBs cap BitTorrent transfers in KiB/s; 0 = no cap.
+	// UploadKiBs and DownloadKiBs cap BitTorrent transfers in KiB/s; 0 = no
+	// cap. The upload cap also holds the files the peer port's gateway
+	// sends (members' players, browsers), within the same budget.
 	UploadKiBs   int64 `toml:"upload_kib_s" json:"upload_kib_s"`
 	DownloadKiBs int64 `toml:"download_kib_s" json:"download_kib_s"`
 	// CacheQuotaMiB bounds what the node keeps of content fetched for others.
@@ -447,8 +449,9 @@ ftp = {{.Ports.FTP}}
 proxy = {{.Ports.Proxy}}
 
 [cdn]
-# Caps on BitTorrent upload and download in KiB/s; 0 means no cap. They
-# change at once when saved from the window or the web client.
+# Caps on BitTorrent upload and download in KiB/s; 0 means no cap. The
+# upload cap also holds what the gateway (/cdn/) serves, in one budget.
+# They change at once when saved from the window or the web client.
 upload_kib_s = {{.CDN.UploadKiBs}}
 download_kib_s = {{.CDN.DownloadKiBs}}
 # How much content fetched for others (the gateway's cache) the node keeps,

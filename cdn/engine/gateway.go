@@ -33,9 +33,71 @@ const GatewayPrefix = "/cdn/"
 //
 // Content not on this node is fetched from the swarm, the requested range
 // first, and kept in the cache. Only verified pieces are ever served.
-func (e *Engine) Gateway() http.Handler { return gateway{e} }
+//
+// A request with "Cache-Control: only-if-cached" (RFC 9111) is answered
+// only from what this node holds: 504 when the item is not here or a piece
+// of the file is missing, and nothing is fetched. A request with
+// HeaderFetch: FetchRequested has the swarm fetch only the bytes it reads,
+// not the rest of the item (a player fetching segment by segment).
+//
+// File bodies are sent within the engine's upload cap, which BitTorrent
+// shares: what a member's player or a browser reads from this node counts
+// as upload like the pieces peers get.
+func (e *Engine) Gateway() http.Handler { return gateway{e: e, capped: true} }
 
-type gateway struct{ e *Engine }
+// LocalGateway is Gateway for this node's own use (its player, in
+// process): not counted against the upload cap.
+func (e *Engine) LocalGateway() http.Handler { return gateway{e: e} }
+
+// HeaderFetch and FetchRequested: see Gateway.
+const (
+	HeaderFetch    = "X-Shoal-Fetch"
+	FetchRequested = "requested"
+)
+
+// onlyIfCached tells whether a request asks for held bytes only.
+func onlyIfCached(r *http.Request) bool {
+	for _, v := range r.Header.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "only-if-cached") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type gateway struct {
+	e      *Engine
+	capped bool // file bodies wait for the upload limiter
+}
+
+// cappedWriter sends a body within a rate limiter.
+type cappedWriter struct {
+	http.ResponseWriter
+	ctx context.Context
+	lim interface {
+		WaitN(ctx context.Context, n int) error
+		Burst() int
+	}
+}
+
+func (w cappedWriter) Write(p []byte) (int, error) {
+	var sent int
+	for len(p) > 0 {
+		n := min(len(p), max(1, w.lim.Burst()))
+		if err := w.lim.WaitN(w.ctx, n); err != nil {
+			return sent, err
+		}
+		m, err := w.ResponseWriter.Write(p[:n])
+		sent += m
+		if err != nil {
+			return sent, err
+		}
+		p = p[n:]
+	}
+	return sent, nil
+}
 
 // httpError is an error with the status it answers.
 type httpError struct {
@@ -135,6 +197,16 @@ func (g gateway) serve(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	e := g.e
+	cachedOnly := onlyIfCached(r)
+	if cachedOnly {
+		e.mu.Lock()
+		it := e.items[ih]
+		ready := it != nil && it.t != nil && it.t.Info() != nil && !it.rec.Paused && it.missing == ""
+		e.mu.Unlock()
+		if !ready {
+			return fail(http.StatusGatewayTimeout, "%s is not held on this node", ih.HexString())
+		}
+	}
 	it, t, err := g.obtain(r.Context(), ih)
 	if err != nil {
 		return err
@@ -174,6 +246,9 @@ func (g gateway) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, f := range files {
 		if f.DisplayPath() == want {
+			if cachedOnly && !held(f) {
+				return fail(http.StatusGatewayTimeout, "%s of %s is not all held on this node", want, ih.HexString())
+			}
 			return g.serveFile(w, r, ih, rec, f, modTime)
 		}
 	}
@@ -311,8 +386,9 @@ var mediaTypes = map[string]string{
 	".m4v": "video/mp4",
 }
 
-// contentType is a file's Content-Type from its extension.
-func contentType(name string) string {
+// ContentType is the Content-Type the gateway gives a file, from its
+// extension.
+func ContentType(name string) string {
 	ext := strings.ToLower(path.Ext(name))
 	if t, ok := mediaTypes[ext]; ok {
 		return t
@@ -328,7 +404,7 @@ const readahead = 4 << 20
 
 func (g gateway) serveFile(w http.ResponseWriter, r *http.Request, ih metainfo.Hash, rec record, f *torrent.File, modTime time.Time) error {
 	name := path.Base(f.DisplayPath())
-	ctype := contentType(name)
+	ctype := ContentType(name)
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -339,14 +415,31 @@ func (g gateway) serveFile(w http.ResponseWriter, r *http.Request, ih metainfo.H
 	rd.SetContext(r.Context())
 	rd.SetReadahead(max(readahead, 2*f.Torrent().Info().PieceLength))
 	var content io.ReadSeeker = rd
-	if r.Method == http.MethodGet && rec.Origin == OriginCache {
+	if r.Method == http.MethodGet && rec.Origin == OriginCache && r.Header.Get(HeaderFetch) != FetchRequested && !onlyIfCached(r) {
 		// A cache entry is kept whole, but the rest is asked for only once
 		// the first requested bytes are in: requests for other pieces would
 		// compete with them at every peer.
 		content = &thenFetchAll{ReadSeeker: rd, t: f.Torrent()}
 	}
+	if g.capped {
+		w = cappedWriter{ResponseWriter: w, ctx: r.Context(), lim: g.e.up}
+	}
 	http.ServeContent(w, r, name, modTime, content)
 	return nil
+}
+
+// held tells whether every piece of f is verified here.
+func held(f *torrent.File) bool {
+	if f.Length() == 0 {
+		return true
+	}
+	t := f.Torrent()
+	for i := f.BeginPieceIndex(); i < f.EndPieceIndex(); i++ {
+		if st := t.Piece(i).State(); !st.Ok || !st.Complete {
+			return false
+		}
+	}
+	return true
 }
 
 // thenFetchAll asks for the whole torrent after its first successful read.

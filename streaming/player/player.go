@@ -48,6 +48,9 @@ type Fetch struct {
 	Size int64
 	// From says where the bytes come from: "here", "swarm" or "member NAME".
 	From string
+	// Refused lists the sources asked before From whose answers were
+	// refused, each with why ("member NAME: ...").
+	Refused []string
 }
 
 // Tracks of a presentation.
@@ -123,11 +126,17 @@ type SegmentRecord struct {
 	Took      time.Duration `json:"took_ns"`
 	From      string        `json:"from"`
 	Abandoned bool          `json:"abandoned,omitempty"`
-	Buffer    time.Duration `json:"buffer_ns"` // buffer level when it ended
-	At        time.Duration `json:"at_ns"`     // since the session started
+	// Refused are the sources whose answers were refused before From.
+	Refused []string `json:"refused,omitempty"`
+	// Error says why the download failed (it is fetched again); a
+	// failed download's bytes are never handed to a renderer.
+	Error  string        `json:"error,omitempty"`
+	Buffer time.Duration `json:"buffer_ns"` // buffer level when it ended
+	At     time.Duration `json:"at_ns"`     // since the session started
 
 	full    float64       // bits of the whole segment, expected
 	latency time.Duration // request to first byte
+	begin   time.Time
 }
 
 // QoE is the session's quality of experience so far.
@@ -581,6 +590,14 @@ func (s *Session) fetchNext(t *track) error {
 		}
 		data, rec, abandonTo, err := s.download(t, k, rend, st, urgent, auto)
 		if err != nil {
+			if rec.From != "" && s.ctx.Err() == nil {
+				// The source answered but its answer failed: on the record.
+				s.mu.Lock()
+				rec.Error, rec.Took, rec.At = err.Error(), time.Since(rec.begin), time.Since(s.began)
+				rec.Buffer = max(0, t.end-max(s.position, s.bufStart))
+				s.records = append(s.records, rec)
+				s.mu.Unlock()
+			}
 			return err
 		}
 		s.mu.Lock()
@@ -634,9 +651,16 @@ func (s *Session) chunk(t *track, k, rend int, init bool, data []byte) Chunk {
 
 // abrState is what the ABR sees for video segment k. Call with s.mu held.
 func (s *Session) abrState(k int) abr.State {
+	// Each rung costs the link its video and the audio that plays along
+	// (fetched between the video segments on the same link): the ABR's
+	// measured throughput is the link's, so it must budget for both.
+	audio := 0
+	if s.audio != nil {
+		audio = s.audio.reps[0].Bandwidth
+	}
 	bitrates := make([]float64, len(s.video.reps))
 	for i, r := range s.video.reps {
-		bitrates[i] = float64(r.Bandwidth) / 1000
+		bitrates[i] = float64(r.Bandwidth+audio) / 1000
 	}
 	return abr.State{
 		Segment: k, Segments: len(s.video.reps[0].Segments), SegmentDuration: s.segDur,
@@ -677,12 +701,13 @@ func (s *Session) download(t *track, k, rend int, st abr.State, urgent, auto boo
 	seg := t.reps[rend].Segments[k]
 	rec = SegmentRecord{Track: t.name, Segment: k, Rendition: rend, Bitrate: t.reps[rend].Bandwidth}
 	begin := time.Now()
+	rec.begin = begin
 	f, err := s.src.Open(s.ctx, seg.URL, urgent)
 	if err != nil {
 		return nil, rec, 0, fmt.Errorf("player: %s segment %d (%s): %w", t.name, k, t.reps[rend].ID, err)
 	}
 	defer f.Body.Close()
-	rec.From = f.From
+	rec.From, rec.Refused = f.From, f.Refused
 	expect := float64(t.reps[rend].Bandwidth) * seg.Duration.Seconds()
 	if f.Size > 0 {
 		expect = float64(f.Size * 8)
@@ -699,6 +724,7 @@ func (s *Session) download(t *track, k, rend int, st abr.State, urgent, auto boo
 				rec.latency = first
 			}
 			buf.Write(p[:n])
+			rec.Size = int64(buf.Len())
 		}
 		if rerr == io.EOF {
 			break
