@@ -46,19 +46,6 @@ for tool in aria2c mktorrent curl cmp; do
 done
 
 hz=$(getconf CLK_TCK)
-# cpu_ticks PID...: user + system clock ticks the processes used so far.
-cpu_ticks() { local p t=0 a; for p; do read -ra a <"/proc/$p/stat"; t=$(( t + a[13] + a[14] )); done; echo "$t"; }
-# machine_ticks: busy clock ticks of the whole machine (all but idle and iowait).
-machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
-# children_ms: the CPU ms (user + system) of the shell's finished children, from `times`.
-# (times runs in this shell, not in a pipeline's subshell, which has no children.)
-children_ms() {
-	local f
-	f=$(mktemp -p "$tmp")
-	times >"$f"
-	tail -n 1 "$f" | awk '{ gsub(/[ms]/, " "); printf "%d", (($1 * 60 + $2) + ($3 * 60 + $4)) * 1000 }'
-	rm -f "$f"
-}
 # ms_per_mib TICKS MIB: clock ticks as CPU ms per MiB.
 ms_per_mib() { awk -v t="$1" -v hz="$hz" -v m="$2" 'BEGIN { printf "%.1f", t * 1000 / hz / m }'; }
 
@@ -78,17 +65,9 @@ echo "shoal $("$bin" version | awk '{print $2}'), $(aria2c --version | head -1).
 echo
 
 # ---------------------------------------------------------------- 1. swarm
-nmax=0 swarm_pids=()
+nmax=0
 for n in $NS; do [ "$n" -gt "$nmax" ] && nmax=$n; done
-for i in $(seq "$nmax"); do
-	mkdir -p "$tmp/swarm$i"
-	printf '[cdn]\nupload_kib_s = %d\n' "$U_KIB" >"$tmp/swarm$i/shoal.toml"
-	join=()
-	[ "$i" -gt 1 ] && join=(--join "$(service "$tmp/swarm1" peer)")
-	start_node "$tmp/swarm$i" "127.0.77.$i" "${join[@]}" || fail "swarm node $i did not start"
-	swarm_pids+=("$(tail -n 1 "$tmp/.pids")")
-done
-for i in $(seq "$nmax"); do wait_members "$tmp/swarm$i" "$nmax" || fail "the swarm's members did not converge"; done
+start_swarm swarm 127.0.77 "$nmax" "$U_KIB" || fail "the swarm did not start"
 
 "$tmp/benchtool" capserve -addr 127.0.77.100:0 -rate $((U_KIB << 10)) -dir "$tmp/src" >"$tmp/capserve.out" 2>&1 &
 track $!

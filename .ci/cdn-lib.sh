@@ -121,3 +121,34 @@ aria2_seed() {
 		--dir "$2" "$1" >"$3" 2>&1 &
 	track $!
 }
+
+# cpu_ticks PID...: user + system clock ticks the processes used so far.
+cpu_ticks() { local p t=0 a; for p; do read -ra a <"/proc/$p/stat"; t=$(( t + a[13] + a[14] )); done; echo "$t"; }
+# machine_ticks: busy clock ticks of the whole machine (all but idle and iowait).
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+# children_ms: the CPU ms (user + system) of the shell's finished children,
+# from `times` run in this shell (a pipeline's subshell has no children).
+children_ms() {
+	local f
+	f=$(mktemp -p "$tmp")
+	times >"$f"
+	tail -n 1 "$f" | awk '{ gsub(/[ms]/, " "); printf "%d", (($1 * 60 + $2) + ($3 * 60 + $4)) * 1000 }'
+	rm -f "$f"
+}
+
+# start_swarm PREFIX NET N KIB: N nodes in $tmp/PREFIX1..N on NET.1..N, each
+# with its upload capped at KIB KiB/s, 2..N joined through node 1, and waits
+# until all see N members. Their pids go to the array swarm_pids.
+start_swarm() {
+	local prefix=$1 net=$2 n=$3 kib=$4 i join
+	swarm_pids=()
+	for i in $(seq "$n"); do
+		mkdir -p "$tmp/$prefix$i"
+		printf '[cdn]\nupload_kib_s = %d\n' "$kib" >"$tmp/$prefix$i/shoal.toml"
+		join=()
+		[ "$i" -gt 1 ] && join=(--join "$(service "$tmp/${prefix}1" peer)")
+		start_node "$tmp/$prefix$i" "$net.$i" "${join[@]}" || { echo "swarm node $i did not start" >&2; return 1; }
+		swarm_pids+=("$(tail -n 1 "$tmp/.pids")")
+	done
+	for i in $(seq "$n"); do wait_members "$tmp/$prefix$i" "$n" || return 1; done
+}

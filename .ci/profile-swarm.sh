@@ -28,25 +28,13 @@ trap "exit 1" INT TERM HUP
 fail() { echo "profile-swarm: FAIL: $*" >&2; exit 1; }
 hz=$(getconf CLK_TCK)
 
-# cpu_ticks PID...: user + system clock ticks of the processes so far.
-cpu_ticks() { local p t=0 a; for p; do read -ra a <"/proc/$p/stat"; t=$(( t + a[13] + a[14] )); done; echo "$t"; }
-# machine_ticks: busy clock ticks of the whole machine (all but idle and iowait).
-machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 # written_sectors: 512-byte sectors written by the disks (not partitions).
 written_sectors() { awk '$3 !~ /[0-9]$/ || $3 ~ /^nvme[0-9]+n[0-9]+$/ { s += $10 } END { print s + 0 }' /proc/diskstats; }
 token() { cat "$1/api-token"; }
 ui() { cat "$1/ui-address"; }
 
-pids=()
-for i in $(seq "$N"); do
-	mkdir -p "$tmp/n$i"
-	printf '[cdn]\nupload_kib_s = %d\n' "$U_KIB" >"$tmp/n$i/shoal.toml"
-	join=()
-	[ "$i" -gt 1 ] && join=(--join "$(service "$tmp/n1" peer)")
-	start_node "$tmp/n$i" "127.0.79.$i" "${join[@]}" || fail "node $i did not start"
-	pids+=("$(tail -n 1 "$tmp/.pids")")
-done
-for i in $(seq "$N"); do wait_members "$tmp/n$i" "$N" || fail "members did not converge"; done
+start_swarm n 127.0.79 "$N" "$U_KIB" || fail "the swarm did not start"
+pids=("${swarm_pids[@]}")
 mkdir -p "$tmp/src"
 echo "N=$N F=$F_MIB MiB u=$U_KIB KiB/s, $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-4s %8s %8s %10s %10s %10s %10s %10s\n' run wall_s xD_p2p node_cpu_s get_cpu_s ms/MiB mach_ms/MiB disk/MiB
@@ -74,8 +62,7 @@ for r in $(seq "$RUNS"); do
 			( timeout 300 "$bin" get "$ih" --data "$tmp/n$i" >"$tmp/get$i.log" 2>&1 || echo "fail $i" >>"$tmp/fails" ) &
 		done
 		wait
-		times >"$tmp/times" # in this shell: a pipeline's subshell has no children
-		tail -n 1 "$tmp/times" | awk '{ gsub(/[ms]/, " "); print ($1 * 60 + $2) + ($3 * 60 + $4) }'
+		children_ms
 	) )
 	t=$(( $(now_ms) - t0 ))
 	[ -s "$tmp/fails" ] && fail "downloads failed: $(cat "$tmp/fails"; tail -n 3 "$tmp"/get*.log)"
@@ -88,5 +75,5 @@ for r in $(seq "$RUNS"); do
 	fi
 	mib=$(( (N - 1) * F_MIB ))
 	awk -v r="$r" -v t="$t" -v fu="$fu_ms" -v c=$((c1 - c0)) -v g="$get_cpu" -v m=$((m1 - m0)) -v w=$((w1 - w0)) -v hz="$hz" -v mib="$mib" 'BEGIN {
-		nc = c / hz; printf "%-4s %8.2f %8.2f %10.2f %10.2f %10.1f %10.1f %10.2f\n", r, t / 1000, t / fu, nc, g, (nc + g) * 1000 / mib, m / hz * 1000 / mib, w * 512 / 1048576 / mib }'
+		nc = c / hz; g = g / 1000; printf "%-4s %8.2f %8.2f %10.2f %10.2f %10.1f %10.1f %10.2f\n", r, t / 1000, t / fu, nc, g, (nc + g) * 1000 / mib, m / hz * 1000 / mib, w * 512 / 1048576 / mib }'
 done
